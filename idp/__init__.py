@@ -1,0 +1,74 @@
+"""Sésame: the OpenID Connect provider of the regional online services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as settings
+from . import db, errors, health, i18n, instance, login, plugins, ratelimit, sessions
+from .keys import SigningKeys
+from .oidc import server as oidc_server
+from .oidc import views as oidc_views
+from .oidc.context import Provider
+from .redis_store import Keys, connect, redis_url
+
+csrf = CSRFProtect()
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the provider: defaults, then the environment, then ``config`` (tests)."""
+    values = settings.load(config)
+    app = Flask(__name__, template_folder=values["IDP_THEME_DIR"], static_folder=None)
+    app.config.update(values)
+    _prepare_instance(app)
+    _attach_storage(app)
+    _attach_web(app)
+    plugins.load(app, app.config["IDP_PLUGINS"])
+    if app.config["IDP_TRUSTED_PROXIES"]:
+        hops = app.config["IDP_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    logging.getLogger("idp").setLevel(logging.INFO)
+    return app
+
+
+def _prepare_instance(app: Flask) -> None:
+    cfg = app.config
+    folder = instance.ensure_dir(cfg["IDP_INSTANCE_DIR"])
+    retention = max(cfg["IDP_ACCESS_TOKEN_TTL"], cfg["IDP_ID_TOKEN_TTL"])
+    with instance.locked(folder):
+        cfg["SECRET_KEY"] = cfg["IDP_SECRET_KEY"] or instance.secret_key(folder)
+        signing_keys = SigningKeys(cfg["IDP_SIGNING_KEYS"], retention)
+        signing_keys.ensure()
+        if cfg["IDP_DB_AUTO_UPGRADE"]:
+            db.upgrade(cfg["IDP_DATABASE_URL"])
+    app.extensions["idp.signing_keys"] = signing_keys
+
+
+def _attach_storage(app: Flask) -> None:
+    cfg = app.config
+    url = redis_url(cfg)
+    client = connect(url)
+    keys = Keys(cfg["IDP_REDIS_PREFIX"])
+    app.extensions["idp"] = Provider(cfg["IDP_ISSUER"], client, keys, app.extensions["idp.signing_keys"], cfg)
+    db.init_app(app)
+    sessions.init_app(app, client, keys)
+    ratelimit.init_app(app, url.replace("unix://", "redis+unix://", 1))
+
+
+def _attach_web(app: Flask) -> None:
+    i18n.init_app(app)
+    csrf.init_app(app)
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session's own timeouts bound the token's life
+    oidc_server.init_app(app)
+    for view in (oidc_views.token, oidc_views.userinfo, oidc_views.revoke, oidc_views.introspect,
+                 oidc_views.authorize, oidc_views.rp_logout):
+        csrf.exempt(view)  # protocol endpoints: clients authenticate, there is no form
+    app.register_blueprint(oidc_views.bp)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(health.bp)
+    errors.init_app(app)

@@ -1,0 +1,254 @@
+"""The ``idp`` command.  Deployers script it, so its flags are part of the contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import sys
+
+import click
+from sqlalchemy import select
+
+from . import config as settings
+from .clients import DEFAULT_GRANT_TYPES, GRANT_TYPES
+from .config import ConfigError
+
+
+def _app():
+    from . import create_app
+
+    try:
+        return create_app()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Group, help="Sésame, the OpenID Connect provider. Settings come from IDP_* variables.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Run the development server (production: gunicorn \"idp:create_app()\").")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Also create a demo citizen and a demo client, and print them.")
+def serve(host: str, port: int, demo: bool) -> None:
+    os.environ.setdefault("IDP_ENV", "development")
+    app = _app()
+    if demo:
+        with app.app_context():
+            _print_demo(_create_demo(app))
+    click.echo(f"Sésame listens on http://{host}:{port} (issuer {app.config['IDP_ISSUER']})")
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        if not app.config["IDP_REDIS_URL"]:
+            from .redis_store import stop_embedded
+
+            stop_embedded(app.config["IDP_INSTANCE_DIR"])
+
+
+@main.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply every pending Alembic migration.")
+def db_upgrade() -> None:
+    from . import db as database
+
+    values = settings.load({"IDP_DB_AUTO_UPGRADE": False})
+    database.upgrade(values["IDP_DATABASE_URL"])
+    click.echo("Database schema is up to date.")
+
+
+@main.group(help="Relying parties (OAuth clients).")
+def clients() -> None:
+    pass
+
+
+@clients.command("add", help="Register a client; its secret is shown once, stored hashed.")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Required with authorization_code.")
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
+@click.option("--backchannel-logout-uri")
+@click.option("--public", is_flag=True, help="No secret; PKCE required (browser or mobile apps).")
+@click.option("--scope", default="openid profile email", show_default=True)
+@click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(GRANT_TYPES),
+              help="Repeatable; default authorization_code and refresh_token.")
+@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
+@click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default="public", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": ..., "client_secret": ...}.')
+def clients_add(name, redirect_uris, post_logout_uris, backchannel_logout_uri, public, scope, grant_types,
+                id_token_alg, subject_type, as_json) -> None:
+    from .clients import ClientSpecError, check, register
+    from .db import session
+
+    spec = dict(redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_uris,
+                backchannel_logout_uri=backchannel_logout_uri, public=public,
+                grant_types=grant_types or DEFAULT_GRANT_TYPES, subject_type=subject_type)
+    try:
+        check(**spec)
+    except ClientSpecError as error:
+        raise click.UsageError(str(error)) from None
+    with _app().app_context():
+        client, secret = register(session(), name=name, scope=scope, id_token_alg=id_token_alg, **spec)
+    if as_json:
+        click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+    else:
+        click.echo(f"client_id:     {client.client_id}")
+        if secret:
+            click.echo(f"client_secret: {secret}   (shown once: store it now)")
+
+
+@clients.command("list", help="List registered clients.")
+@click.option("--json", "as_json", is_flag=True)
+def clients_list(as_json: bool) -> None:
+    from .db import session
+    from .models import Client
+
+    with _app().app_context():
+        rows = session().scalars(select(Client).order_by(Client.created_at)).all()
+        items = [{"client_id": c.client_id, "name": c.name, "public": c.is_public, "grant_types": c.grant_types,
+                  "redirect_uris": c.redirect_uris, "scope": c.scope, "subject_type": c.subject_type}
+                 for c in rows]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False))
+        return
+    for item in items:
+        kind = "public" if item["public"] else "confidential"
+        click.echo(f"{item['client_id']}  {item['name']}  ({kind}; {' '.join(item['grant_types'])})")
+
+
+@clients.command("remove", help="Delete a client and its refresh tokens.")
+@click.argument("client_id")
+def clients_remove(client_id: str) -> None:
+    from .db import session
+    from .models import Client, RefreshToken
+
+    with _app().app_context():
+        db = session()
+        client = db.get(Client, client_id)
+        if client is None:
+            raise click.ClickException(f"no client {client_id!r}")
+        db.execute(RefreshToken.__table__.delete().where(RefreshToken.client_id == client_id))
+        db.delete(client)
+        db.commit()
+    click.echo(f"Removed client {client_id}.")
+
+
+@main.group(help="Citizens' accounts.")
+def users() -> None:
+    pass
+
+
+@users.command("add", help="Create an account; without --password-stdin it must use recovery.")
+@click.option("--username", required=True)
+@click.option("--email", required=True)
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--birthdate", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--unverified", is_flag=True, help="The e-mail address is not verified yet.")
+@click.option("--json", "as_json", is_flag=True)
+def users_add(username, email, given_name, family_name, birthdate, password_stdin, unverified, as_json) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from .db import session
+    from .users import create
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    app = _app()
+    if password is not None and len(password) < app.config["IDP_PASSWORD_MIN_LENGTH"]:
+        raise click.BadParameter(f"the password needs at least {app.config['IDP_PASSWORD_MIN_LENGTH']} characters")
+    with app.app_context():
+        db = session()
+        try:
+            user = create(db, username=username, email=email, given_name=given_name, family_name=family_name,
+                          birthdate=birthdate.date() if birthdate else None, password=password,
+                          email_verified=not unverified)
+            db.commit()
+        except IntegrityError:
+            raise click.ClickException("an account with this username or e-mail already exists") from None
+        result = {"id": user.id, "sub": user.sub, "username": user.username, "email": user.email}
+    click.echo(json.dumps(result) if as_json else f"Created {result['username']} (sub {result['sub']}).")
+
+
+@users.command("list", help="List accounts.")
+@click.option("--json", "as_json", is_flag=True)
+def users_list(as_json: bool) -> None:
+    from .db import session
+    from .models import User
+
+    with _app().app_context():
+        rows = session().scalars(select(User).order_by(User.id)).all()
+        items = [{"id": u.id, "username": u.username, "email": u.email, "status": u.status,
+                  "email_verified": u.email_verified} for u in rows]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False))
+        return
+    for item in items:
+        click.echo(f"{item['id']:>6}  {item['username']:<24} {item['email']:<32} {item['status']}")
+
+
+@main.group(help="Signing keys.")
+def keys() -> None:
+    pass
+
+
+@keys.command("rotate", help="Sign with new keys; old ones stay published until their tokens expire.")
+def keys_rotate() -> None:
+    app = _app()
+    result = app.extensions["idp.signing_keys"].rotate()
+    click.echo(f"New keys: {', '.join(result['added'])}")
+    if result["retired"]:
+        click.echo(f"Retired (still published for verification): {', '.join(result['retired'])}")
+    if result["pruned"]:
+        click.echo(f"Removed: {', '.join(result['pruned'])}")
+
+
+def _create_demo(app) -> dict:
+    """A demo citizen and a demo confidential client; made anew on each --demo start."""
+    from .clients import register
+    from .db import session
+    from .models import Client, User
+    from .users import create
+
+    db = session()
+    password = secrets.token_urlsafe(12)
+    user = db.scalar(select(User).where(User.username_key == "demo"))
+    if user is None:
+        user = create(db, username="demo", email="demo@example.org", given_name="Camille", family_name="Martin",
+                      birthdate=dt.date(1990, 5, 17), password=password)
+    else:
+        from .passwords import hash_password
+
+        user.password_hash = hash_password(password)
+    redirect_uri = "http://127.0.0.1:8000/callback"
+    old = db.get(Client, "demo")
+    if old is not None:
+        db.delete(old)
+        db.commit()
+    _client, secret = register(db, name="Démo", client_id="demo", redirect_uris=[redirect_uri],
+                               post_logout_redirect_uris=["http://127.0.0.1:8000/"],
+                               scope="openid profile email address phone")
+    return {"username": "demo", "password": password, "client_id": "demo", "client_secret": secret,
+            "redirect_uri": redirect_uri, "issuer": app.config["IDP_ISSUER"]}
+
+
+def _print_demo(demo: dict) -> None:
+    click.echo("Demo citizen:  username demo  password " + demo["password"])
+    click.echo(f"Demo client:   client_id demo  client_secret {demo['client_secret']}")
+    click.echo(f"               redirect_uri {demo['redirect_uri']}")
+    click.echo(f"Try: {demo['issuer']}/oauth/authorize?response_type=code&client_id=demo"
+               f"&redirect_uri={demo['redirect_uri']}&scope=openid%20profile%20email&state=demo")

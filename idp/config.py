@@ -1,0 +1,163 @@
+"""Every setting of the provider, declared once with its default and checked at start.
+
+Settings come from the environment (prefix ``IDP_``), then from the mapping passed to
+``create_app`` (tests).  A setting that cannot work stops the start with one line
+naming it: :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
+
+BUNDLED_THEME = Path(__file__).resolve().parent.parent / "templates"
+
+
+class ConfigError(Exception):
+    """A setting that cannot work; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    doc: str
+    parse: Callable[[str, str], Any] = lambda name, raw: raw
+
+
+def _int(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: str) -> bool:
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _url(*schemes: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        if urlparse(raw).scheme not in schemes:
+            raise ConfigError(f"{name}: must start with one of {', '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return parse
+
+
+def _issuer(name: str, raw: str) -> str:
+    url = urlparse(raw)
+    if url.scheme not in {"http", "https"} or not url.netloc or url.query or url.fragment:
+        raise ConfigError(f"{name}: must be an http(s) URL without query or fragment, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _env(name: str, raw: str) -> str:
+    if raw not in {"development", "production", "testing"}:
+        raise ConfigError(f"{name}: must be development, production or testing, got {raw!r}")
+    return raw
+
+
+def _names(name: str, raw: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", raw) if part]
+
+
+def _locale(name: str, raw: str) -> str:
+    if raw not in {"fr", "en"}:
+        raise ConfigError(f"{name}: supported locales are fr and en, got {raw!r}")
+    return raw
+
+
+def _password_min(name: str, raw: str) -> int:
+    return _int(8)(name, raw)
+
+
+def _rate(name: str, raw: str) -> str:
+    if not re.fullmatch(r"\s*\d+\s*(/|per)\s*\d*\s*[a-z]+\s*(;\s*\d+\s*(/|per)\s*\d*\s*[a-z]+\s*)*", raw):
+        raise ConfigError(f"{name}: expected a rate such as '10/minute' or '5 per 15 minutes', got {raw!r}")
+    return raw
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("IDP_ISSUER", "http://localhost:5000", "Public URL of the provider; `iss` of every token", _issuer),
+    Setting("IDP_INSTANCE_DIR", "./instance", "Folder for the database, keys, secret and embedded Redis"),
+    Setting("IDP_DATABASE_URL", None, "SQLAlchemy URL; default `sqlite:///<instance>/idp.sqlite3`"),
+    Setting("IDP_DB_AUTO_UPGRADE", True, "Run Alembic migrations at start (under a lock)", _bool),
+    Setting("IDP_REDIS_URL", None, "`redis://`, `rediss://` or `unix://`; unset starts an embedded Redis",
+            _url("redis", "rediss", "unix")),
+    Setting("IDP_REDIS_PREFIX", "idp:", "Prefix of every Redis key, so deployments can share a server"),
+    Setting("IDP_SECRET_KEY", None, "Flask secret (CSRF); generated once into the instance folder"),
+    Setting("IDP_SIGNING_KEYS", None, "Private JWKS file; default `<instance>/jwks.private.json`, generated"),
+    Setting("IDP_SMTP_URL", None, "Outgoing mail server; unset keeps mails in a development mailbox",
+            _url("smtp", "smtp+starttls", "smtps")),
+    Setting("IDP_MAIL_FROM", "Sésame <no-reply@localhost>", "Sender of every mail"),
+    Setting("IDP_HELPDESK_EMAIL", None, "Where help-desk requests are sent"),
+    Setting("IDP_RESET_TOKEN_TTL", 1800, "Life of a password-reset link, seconds", _int(60)),
+    Setting("IDP_VERIFY_TOKEN_TTL", 86400, "Life of an e-mail verification link, seconds", _int(60)),
+    Setting("IDP_PASSWORD_MIN_LENGTH", 15, "Shortest password accepted (never below 8)", _password_min),
+    Setting("IDP_ENV", None, "`development` for `idp serve`, `production` under gunicorn", _env),
+    Setting("IDP_PLUGINS", [], "Plugins to enable, by entry-point name (`idp.plugins`)", _names),
+    Setting("IDP_THEME_DIR", str(BUNDLED_THEME), "Folder of the Jinja templates (pages and mails)"),
+    Setting("IDP_DEFAULT_LOCALE", "fr", "Language when the browser asks for none we have", _locale),
+    Setting("IDP_SESSION_IDLE_TIMEOUT", 1800, "A login session ends after this many idle seconds", _int(60)),
+    Setting("IDP_SESSION_MAX_AGE", 36000, "A login session ends this many seconds after login", _int(60)),
+    Setting("IDP_AUTH_CODE_TTL", 60, "Life of an authorization code, seconds", _int(5)),
+    Setting("IDP_ACCESS_TOKEN_TTL", 600, "Life of an access token (JWT), seconds", _int(30)),
+    Setting("IDP_ID_TOKEN_TTL", 3600, "Life of an ID token, seconds", _int(30)),
+    Setting("IDP_REFRESH_TOKEN_TTL", 2592000, "Life of a refresh token, seconds (each rotation renews it)",
+            _int(60)),
+    Setting("IDP_LOGIN_RATE_LIMIT", "20/minute", "Login attempts per client address", _rate),
+    Setting("IDP_LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes", "Failed logins per account", _rate),
+    Setting("IDP_TRUSTED_PROXIES", 0, "Reverse proxies in front (X-Forwarded-For hops to trust)", _int(0)),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """Read every setting (environment, then overrides), parse and check it."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            raw = overrides.pop(setting.name)
+        elif environ.get(setting.name, "") != "":
+            raw = environ[setting.name]
+        else:
+            values[setting.name] = setting.default
+            continue
+        values[setting.name] = setting.parse(setting.name, raw) if isinstance(raw, str) else raw
+    unknown = [name for name in overrides if name.startswith("IDP_")]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown setting")
+    values.update(overrides)  # non-IDP keys (e.g. TESTING) pass through to Flask
+    return _derive(values)
+
+
+def _derive(values: dict) -> dict:
+    instance = Path(values["IDP_INSTANCE_DIR"]).resolve()
+    values["IDP_INSTANCE_DIR"] = str(instance)
+    values["IDP_DATABASE_URL"] = values["IDP_DATABASE_URL"] or f"sqlite:///{instance / 'idp.sqlite3'}"
+    values["IDP_SIGNING_KEYS"] = values["IDP_SIGNING_KEYS"] or str(instance / "jwks.private.json")
+    values["IDP_ENV"] = values["IDP_ENV"] or "production"
+    if not Path(values["IDP_THEME_DIR"]).is_dir():
+        raise ConfigError(f"IDP_THEME_DIR: {values['IDP_THEME_DIR']} is not a folder")
+    if values["IDP_SESSION_IDLE_TIMEOUT"] > values["IDP_SESSION_MAX_AGE"]:
+        raise ConfigError("IDP_SESSION_IDLE_TIMEOUT: must not exceed IDP_SESSION_MAX_AGE")
+    return values

@@ -1,0 +1,48 @@
+"""Language: ``?lang=``, then the relying party's ``ui_locales``, then what the session
+remembered, then ``Accept-Language``, then ``IDP_DEFAULT_LOCALE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app, request, session, url_for
+from flask_babel import Babel, get_locale
+
+LOCALES = ("fr", "en")
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+
+def _requested() -> str | None:
+    if lang := request.args.get("lang"):
+        return lang if lang in LOCALES else None
+    for tag in request.values.get("ui_locales", "").split():
+        if (language := tag.split("-")[0].lower()) in LOCALES:
+            return language
+    return None
+
+
+def select_locale() -> str:
+    chosen = _requested()
+    if chosen:
+        if session.get("lang") != chosen:
+            session["lang"] = chosen
+        return chosen
+    return session.get("lang") or request.accept_languages.best_match(LOCALES) \
+        or current_app.config["IDP_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    app.config["BABEL_DEFAULT_LOCALE"] = app.config["IDP_DEFAULT_LOCALE"]
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    Babel(app, locale_selector=select_locale)
+    app.context_processor(_template_helpers)
+
+
+def lang_url(code: str) -> str:
+    """This page in another language."""
+    args = {**request.args.to_dict(), "lang": code}
+    return url_for(request.endpoint, **(request.view_args or {}), **args) if request.endpoint else f"?lang={code}"
+
+
+def _template_helpers() -> dict:
+    return {"current_locale": str(get_locale() or "fr"), "lang_url": lang_url}

@@ -1,0 +1,79 @@
+"""The login page, the IdP logout, and the signed-in home page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from . import audit_log
+from .db import session as db_session
+from .forms import LoginForm, LogoutForm
+from .login_state import current_user
+from .oidc.views import resume_url
+from .passwords import hash_password, needs_rehash, verify_password
+from .plugins import hooks
+from .ratelimit import account_limit_exceeded, limiter, record_failed_login
+from .sessions import begin_login, end
+from .users import find_by_login
+
+bp = Blueprint("login", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP_LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    form = LoginForm(rid=request.args.get("rid"))
+    pending = session.get("pending", {}).get(form.rid.data or "", {})
+    if request.method == "GET":
+        form.username.data = request.args.get("username") or pending.get("params", {}).get("login_hint")
+        return _login_page(form)
+    if not form.validate_on_submit():
+        return _login_page(form, _("Enter your identifier and your password."), status=400)
+    login_name = form.username.data.strip()
+    if account_limit_exceeded(login_name):
+        return render_template("errors/error.html", title=_("Too many attempts"),
+                               message=_("Too many failed sign-ins for this account. Wait a few minutes, "
+                                         "or reset your password.")), 429
+    user = find_by_login(db_session(), login_name)
+    if user is None or not verify_password(user.password_hash, form.password.data):
+        record_failed_login(login_name)
+        audit_log.record("login.failure", login=login_name)
+        return _login_page(form, _("Incorrect identifier or password."), status=401)
+    if user.status == "disabled":
+        return _login_page(form, _("This account is disabled. Contact the help desk."), status=403)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(form.password.data)
+        db_session().commit()
+    begin_login(session, user.id, ["pwd"])
+    audit_log.record("login.success", user_id=user.id)
+    return redirect(resume_url(form.rid.data) or url_for("login.home"), 303)
+
+
+def _login_page(form: LoginForm, error: str | None = None, status: int = 200):
+    links = [link for hook in hooks().login_links for link in hook()]
+    return render_template("login/login.html", form=form, error=error, links=links), status
+
+
+@bp.get("/")
+def home():
+    user = current_user()
+    if user is None:
+        return redirect(url_for("login.login"))
+    return render_template("login/home.html", user=user, form=LogoutForm())
+
+
+@bp.post("/logout")
+def logout():
+    form = LogoutForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("login.home"), 303)
+    target = session.get("logout_redirect")
+    user = current_user()
+    end(session)
+    if user is not None:
+        audit_log.record("logout", user_id=user.id)
+    if target:
+        return redirect(target, 303)
+    return render_template("login/logged_out.html")
+
+

@@ -1,0 +1,156 @@
+"""What must survive a Redis restart: users, clients, refresh-token families, subjects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from urllib.parse import urlparse
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, as stored in every DateTime column."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def epoch(moment: dt.datetime) -> int:
+    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sub: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    username: Mapped[str] = mapped_column(String(64))
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)  # casefolded, for lookup
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)  # lowercased, for lookup
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    birthdate: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    street_address: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    postal_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    locality: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | pending | disabled
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    def get_user_id(self) -> str:
+        return self.sub
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    name: Mapped[str] = mapped_column(String(100))
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    grant_types: Mapped[list] = mapped_column(JSON, default=list)
+    scope: Mapped[str] = mapped_column(String(500), default="openid")
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32), default="client_secret_basic")
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
+    subject_type: Mapped[str] = mapped_column(String(16), default="public")  # public | pairwise
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    # What Authlib asks of a client (authlib.oauth2.rfc6749.ClientMixin).
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def client_metadata(self) -> dict:
+        return {"post_logout_redirect_uris": self.post_logout_redirect_uris or []}
+
+    @property
+    def sector(self) -> str:
+        """Whose pairwise `sub` this client sees: the host of its redirect URIs."""
+        hosts = {urlparse(uri).hostname for uri in self.redirect_uris or []}
+        return hosts.pop() if len(hosts) == 1 else self.client_id
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None  # OpenID Connect requires redirect_uri in every request
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = self.scope.split()
+        if not scope:
+            return " ".join(allowed)
+        return " ".join(s for s in dict.fromkeys(scope.split()) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in (self.redirect_uris or [])
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.secret_hash:
+            return False
+        return hmac.compare_digest(hash_client_secret(client_secret), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.grant_types or [])
+
+
+def hash_client_secret(secret: str) -> str:
+    # Secrets are 256-bit random, so a plain SHA-256 is enough (no password stretching needed).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class RefreshToken(Base):
+    """One refresh token; rotation links them in a family sharing ``family_id``."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(500))
+    auth_time: Mapped[int] = mapped_column(Integer)
+    sid: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class PairwiseSubject(Base):
+    """The `sub` one sector (a relying party's host) sees for one user."""
+
+    __tablename__ = "pairwise_subjects"
+    __table_args__ = (UniqueConstraint("sector", "sub"),)
+
+    sector: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    sub: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,71 @@
+"""Token revocation (RFC 7009), introspection (RFC 7662), RP-initiated logout, and the
+validator that accepts our access tokens at userinfo."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oidc.rpinitiated import EndSessionEndpoint
+
+from .context import provider
+from .tokens import IssuedToken, decode_access_token, deny_access_token, is_access_token_denied, lookup, revoke_family
+
+
+class Revocation(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string, token_type_hint):
+        return lookup(token_string, token_type_hint)
+
+    def revoke_token(self, token: IssuedToken, request) -> None:
+        if token.kind == "access_token":
+            deny_access_token(token.jti, token.exp)
+        else:
+            revoke_family(token.family_id)  # RFC 7009 §2.1: the grant's access tokens go too
+
+
+class Introspection(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        return lookup(token_string, token_type_hint)
+
+    def check_permission(self, token: IssuedToken, client, request) -> bool:
+        return token.check_client(client)  # a client sees only its own tokens
+
+    def introspect_token(self, token: IssuedToken) -> dict:
+        body = {
+            "active": True,
+            "client_id": token.client_id,
+            "scope": token.scope,
+            "sub": token.sub,
+            "exp": token.exp,
+            "iat": token.iat,
+            "iss": provider().issuer,
+            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+        }
+        if token.jti:
+            body["jti"] = token.jti
+        return body
+
+
+class AccessTokenValidator(BearerTokenValidator):
+    """Accepts only our RFC 9068 access tokens (``typ: at+jwt``) that nobody revoked."""
+
+    def authenticate_token(self, token_string):
+        return decode_access_token(token_string)
+
+    def validate_token(self, token, scopes, request, **kwargs):
+        if token is None or is_access_token_denied(token["jti"]):
+            raise InvalidTokenError(realm=self.realm, extra_attributes=self.extra_attributes)
+        if self.scope_insufficient(token.get("scope", ""), scopes):
+            raise InsufficientScopeError()
+
+
+class EndSession(EndSessionEndpoint):
+    def get_server_jwks(self):
+        return provider().signing_keys.verification_keys()
+
+    def end_session(self, end_session_request) -> None:
+        pass  # the logout view ends the session once it knows the user agreed

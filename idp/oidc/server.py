@@ -1,0 +1,86 @@
+"""The Authlib authorization server, assembled: grants, extensions, endpoints, token storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc9207 import IssuerParameter
+from flask import Flask
+
+from ..db import session as db_session
+from ..models import RefreshToken, utcnow
+from . import endpoints, grants
+from .context import provider
+from .tokens import AccessTokenGenerator, link_access_token, sha256, unverified_claims
+
+SCOPES = ["openid", "profile", "email", "address", "phone", "offline_access", "idp:admin"]
+
+
+class AuthorizationServer(FlaskAuthorizationServer):
+    def __init__(self):
+        super().__init__(query_client=lambda client_id: provider().clients(client_id), save_token=save_token)
+
+    def create_oauth2_request(self, request):
+        oauth_request = super().create_oauth2_request(request)
+        oauth_request.refresh_token_record = None  # set by the refresh grant
+        return oauth_request
+
+
+class Issuer(IssuerParameter):
+    def get_issuer(self) -> str:
+        return provider().issuer
+
+
+def save_token(token: dict, request) -> None:
+    """Persist what must outlive the response: the refresh token, and links for revocation."""
+    claims = unverified_claims(token["access_token"])
+    family_id = None
+    if "refresh_token" in token:
+        family_id = _store_refresh_token(token, request)
+        link_access_token(family_id, claims["jti"], claims["exp"])
+    code_hash = getattr(request, "code_hash", None)
+    if code_hash:
+        grants.remember_code_issue(code_hash, family_id, claims["jti"], claims["exp"])
+
+
+def _store_refresh_token(token: dict, request) -> str:
+    previous = request.refresh_token_record
+    family_id = previous.family_id if previous else grants.new_family_id()
+    origin = previous or request.authorization_code
+    ttl = provider().config["IDP_REFRESH_TOKEN_TTL"]
+    db = db_session()
+    db.add(RefreshToken(
+        token_hash=sha256(token["refresh_token"]),
+        family_id=family_id,
+        client_id=request.client.client_id,
+        user_id=request.user.id,
+        scope=token["scope"],
+        auth_time=origin.auth_time,
+        sid=origin.sid,
+        expires_at=utcnow() + dt.timedelta(seconds=ttl),
+    ))
+    db.commit()
+    return family_id
+
+
+def init_app(app: Flask) -> tuple[AuthorizationServer, ResourceProtector]:
+    server = AuthorizationServer()
+    server.init_app(app)
+    config = app.config
+    server.scopes_supported = SCOPES
+    server.register_token_generator("default", AccessTokenGenerator(config["IDP_ISSUER"], config["IDP_ACCESS_TOKEN_TTL"]))
+    server.register_grant(grants.AuthorizationCodeGrant, [
+        grants.S256CodeChallenge(required=True), grants.OpenIDCodeExtension(require_nonce=False)])
+    server.register_grant(grants.RefreshTokenGrant, [grants.OpenIDRefreshExtension()])
+    server.register_grant(grants.ClientCredentialsGrant)
+    server.register_extension(Issuer())
+    server.register_endpoint(endpoints.Revocation)
+    server.register_endpoint(endpoints.Introspection)
+    server.register_endpoint(endpoints.EndSession())
+    protector = ResourceProtector()
+    protector.register_token_validator(endpoints.AccessTokenValidator())
+    app.extensions["idp.oauth"] = server
+    app.extensions["idp.protector"] = protector
+    return server, protector

@@ -1,0 +1,171 @@
+"""Access tokens (RFC 9068 JWTs), refresh-token families, and the revocation state.
+
+Access tokens are not stored: a revoked one is denied by its ``jti`` in Redis until
+it expires.  Refresh tokens are stored as SHA-256 in SQL, grouped in a family that
+rotation extends; reuse of a rotated token revokes the family and the access tokens
+it issued (``family-at:<family>`` remembers their ``jti``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select, update
+
+from ..db import session as db_session
+from ..models import RefreshToken, epoch, utcnow
+from .context import provider
+
+ACCESS_TOKEN_ALG = "RS256"
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class AccessTokenGenerator(JWTBearerTokenGenerator):
+    """Signs access tokens with the current RS256 key and the subject the client sees."""
+
+    def __init__(self, issuer: str, ttl: int):
+        super().__init__(
+            issuer,
+            alg=ACCESS_TOKEN_ALG,
+            refresh_token_generator=lambda *args, **kwargs: secrets.token_urlsafe(32),
+            expires_generator=lambda client, grant_type: ttl,
+        )
+
+    def get_jwks(self):
+        return KeySet([provider().signing_keys.signing_key(ACCESS_TOKEN_ALG)])
+
+    def get_extra_claims(self, client, grant_type, user, scope):
+        from .claims import subject_for  # claims imports tokens' users; keep the cycle local
+
+        return {"sub": subject_for(user, client)} if user else {}
+
+
+def decode_access_token(token_string: str) -> dict | None:
+    """The claims of a valid, unexpired access token we issued, else None."""
+    ctx = provider()
+    try:
+        token = jwt.decode(token_string, ctx.signing_keys.verification_keys(), algorithms=["RS256", "ES256"])
+    except (JoseError, ValueError):
+        return None
+    claims = token.claims
+    if token.header.get("typ") != "at+jwt" or claims.get("iss") != ctx.issuer:
+        return None
+    if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time() or "jti" not in claims:
+        return None
+    return claims
+
+
+def unverified_claims(token_string: str) -> dict:
+    """Claims of a token we have just signed ourselves (no need to check it again)."""
+    return jwt.decode(token_string, provider().signing_keys.verification_keys()).claims
+
+
+def deny_access_token(jti: str, exp: int) -> None:
+    ttl = int(exp - time.time())
+    if ttl > 0:
+        provider().redis.set(provider().keys("at-denied", jti), "1", ex=ttl)
+
+
+def is_access_token_denied(jti: str) -> bool:
+    return bool(provider().redis.exists(provider().keys("at-denied", jti)))
+
+
+def link_access_token(family_id: str, jti: str, exp: int) -> None:
+    """Remember which family issued an access token, so revoking the family denies it."""
+    ctx = provider()
+    key = ctx.keys("family-at", family_id)
+    pipe = ctx.redis.pipeline()
+    pipe.zadd(key, {jti: exp})
+    pipe.zremrangebyscore(key, 0, time.time())
+    pipe.expireat(key, exp)
+    pipe.execute()
+
+
+def revoke_family(family_id: str) -> int:
+    """Revoke every refresh token of a family and the live access tokens it issued."""
+    db = db_session()
+    result = db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    db.commit()
+    ctx = provider()
+    for jti, exp in ctx.redis.zrangebyscore(ctx.keys("family-at", family_id), time.time(), "+inf", withscores=True):
+        deny_access_token(jti, int(exp))
+    ctx.redis.delete(ctx.keys("family-at", family_id))
+    return result.rowcount
+
+
+def find_refresh_token(token_string: str) -> RefreshToken | None:
+    return db_session().scalar(select(RefreshToken).where(RefreshToken.token_hash == sha256(token_string)))
+
+
+def claim_refresh_token(row: RefreshToken) -> bool:
+    """Mark a refresh token used; False when another request used it first (reuse)."""
+    db = db_session()
+    result = db.execute(
+        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=utcnow())
+    )
+    db.commit()
+    return result.rowcount == 1
+
+
+@dataclass
+class IssuedToken:
+    """An access or refresh token as revocation and introspection see it."""
+
+    kind: str  # access_token | refresh_token
+    client_id: str
+    scope: str
+    exp: int
+    iat: int
+    sub: str
+    jti: str | None = None
+    family_id: str | None = None
+    revoked: bool = False
+
+    def check_client(self, client) -> bool:
+        return client.get_client_id() == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return self.exp <= time.time()
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+
+def lookup(token_string: str, hint: str | None = None) -> IssuedToken | None:
+    """Find any token we issued, whatever its kind."""
+    from .claims import subject_for
+
+    if token_string.count(".") == 2 and hint != "refresh_token":
+        claims = decode_access_token(token_string)
+        if claims:
+            return IssuedToken(
+                "access_token", claims["client_id"], claims.get("scope", ""), claims["exp"], claims["iat"],
+                claims["sub"], jti=claims["jti"], revoked=is_access_token_denied(claims["jti"]),
+            )
+        return None
+    row = find_refresh_token(token_string)
+    if row is None:
+        return None
+    client = provider().clients(row.client_id)
+    return IssuedToken(
+        "refresh_token", row.client_id, row.scope, epoch(row.expires_at),
+        epoch(row.issued_at), subject_for(row.user, client), family_id=row.family_id,
+        revoked=row.revoked_at is not None or row.used_at is not None,
+    )

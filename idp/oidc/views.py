@@ -1,0 +1,261 @@
+"""OpenID Connect endpoints.
+
+An authorization request that needs the citizen (login, or consent with
+``prompt=consent``) is kept in the session as a *pending request* under a random id;
+the login and consent pages carry that id, and once the citizen is done the request
+is resumed with ``resume=<id>``.  A login counts as fresh for ``prompt=login`` and
+``max_age`` when it happened after the pending request was made.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oidc.core.errors import LoginRequiredError
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from ..forms import ConsentForm, LogoutForm
+from ..login_state import current_user
+from ..sessions import end as end_session
+from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
+from .context import provider
+
+bp = Blueprint("oidc", __name__)
+MAX_PENDING = 5
+CORS_ENDPOINTS = {"oidc.discovery", "oidc.jwks", "oidc.token", "oidc.userinfo", "oidc.revoke"}
+
+
+SCOPE_LABELS = {
+    "openid": _l("That you are signed in, under an identifier for this service"),
+    "profile": _l("Your name, first name and date of birth"),
+    "email": _l("Your e-mail address"),
+    "address": _l("Your postal address"),
+    "phone": _l("Your phone number"),
+    "offline_access": _l("Access while you are away"),
+}
+
+
+@bp.app_context_processor
+def scope_helpers():
+    return {"scope_label": lambda scope: SCOPE_LABELS.get(scope, scope)}
+
+
+def server():
+    return current_app.extensions["idp.oauth"]
+
+
+@bp.after_request
+def allow_cross_origin(response):
+    # Browser-based relying parties call these directly; no cookies are involved.
+    if request.endpoint in CORS_ENDPOINTS:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    return response
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    return jsonify(metadata())
+
+
+def metadata() -> dict:
+    issuer = provider().issuer
+    client_auth = ["client_secret_basic", "client_secret_post", "none"]
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+        "jwks_uri": f"{issuer}/oauth/jwks",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "end_session_endpoint": f"{issuer}/oauth/logout",
+        "scopes_supported": server().scopes_supported,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_methods_supported": client_auth,
+        "introspection_endpoint_auth_methods_supported": client_auth[:2],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "at_hash",
+                             *[c for claims in SCOPE_CLAIMS.values() for c in claims]],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "ui_locales_supported": ["fr", "en"],
+    }
+
+
+@bp.get("/oauth/jwks")
+def jwks():
+    response = jsonify(provider().signing_keys.public_jwks())
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize():
+    user = current_user()
+    try:
+        grant = server().get_consent_grant(end_user=user)
+        max_age = _max_age()
+    except OAuth2Error as error:
+        return authorization_error(error)
+    prompts = set(request.values.get("prompt", "").split())
+    pending_id = request.values.get("resume")
+    fresh = _logged_in_since(pending_id)
+    stale = user is not None and max_age is not None and time.time() - session["auth_time"] > max_age
+    if user is None or ("login" in prompts and not fresh) or (stale and not fresh):
+        if "none" in prompts:
+            return authorization_error(LoginRequiredError(redirect_uri=grant.redirect_uri))
+        return redirect(url_for("login.login", rid=_remember_pending(pending_id)))
+    if "consent" in prompts and not _pending(pending_id).get("consented"):
+        pending_id = _remember_pending(pending_id)
+        form = ConsentForm(rid=pending_id)
+        return render_template("oidc/consent.html", form=form, client=grant.client, scopes=grant.request.scope.split())
+    response = server().create_authorization_response(grant=grant, grant_user=user)
+    _forget_pending(pending_id)
+    if request.method == "POST":
+        response.status_code = 303
+    return response
+
+
+def _max_age() -> int | None:
+    raw = request.values.get("max_age")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidRequestError("'max_age' must be a number of seconds.", redirect_uri=request.values.get("redirect_uri"))
+    return int(raw)
+
+
+def authorization_error(error: OAuth2Error):
+    """Errors go back to the client only when its redirect URI is known good (RFC 6749 §4.1.2.1)."""
+    if error.redirect_uri:
+        error.state = request.values.get("state")
+        status, _body, headers = error()
+        location = add_params_to_uri(dict(headers)["Location"], {"iss": provider().issuer})
+        return redirect(location, 303 if request.method == "POST" else 302)
+    return render_template(
+        "errors/error.html",
+        title=_("This sign-in request cannot be served"),
+        message=_("The service that sent you here made a request we cannot accept. "
+                  "Go back to the service and try again."),
+        detail=error.description or error.error,
+    ), 400
+
+
+def _pending(pending_id: str | None) -> dict:
+    return session.get("pending", {}).get(pending_id or "", {})
+
+
+def _logged_in_since(pending_id: str | None) -> bool:
+    started = _pending(pending_id).get("created")
+    return started is not None and session.get("auth_time", 0) >= started
+
+
+def _remember_pending(pending_id: str | None) -> str:
+    """Keep this authorization request in the session; return its id."""
+    pending = dict(session.get("pending", {}))
+    if pending_id not in pending:
+        pending_id = secrets.token_urlsafe(12)
+        params = {k: v for k, v in request.values.items() if k != "resume"}
+        pending[pending_id] = {"params": params, "created": int(time.time())}
+        while len(pending) > MAX_PENDING:
+            pending.pop(min(pending, key=lambda k: pending[k]["created"]))
+    session["pending"] = pending
+    return pending_id
+
+
+def _forget_pending(pending_id: str | None) -> None:
+    if pending_id and pending_id in session.get("pending", {}):
+        pending = dict(session["pending"])
+        pending.pop(pending_id)
+        session["pending"] = pending
+
+
+def resume_url(pending_id: str | None) -> str | None:
+    """Where to send the citizen to carry on with a pending authorization request."""
+    pending = _pending(pending_id)
+    if not pending:
+        return None
+    return url_for("oidc.authorize", **pending["params"], resume=pending_id)
+
+
+def mark_consented(pending_id: str) -> None:
+    pending = dict(session.get("pending", {}))
+    pending[pending_id] = {**pending[pending_id], "consented": True}
+    session["pending"] = pending
+
+
+@bp.post("/oauth/consent")
+def consent():
+    form = ConsentForm()
+    pending_id = form.rid.data
+    params = _pending(pending_id).get("params")
+    if not form.validate_on_submit() or params is None:
+        return render_template("errors/error.html", title=_("This page has expired"),
+                               message=_("Go back to the service and sign in again.")), 400
+    if form.allow.data:
+        mark_consented(pending_id)
+        return redirect(resume_url(pending_id), 303)
+    _forget_pending(pending_id)
+    denied = {"error": "access_denied", "state": params.get("state"), "iss": provider().issuer}
+    return redirect(add_params_to_uri(params["redirect_uri"], {k: v for k, v in denied.items() if v}), 303)
+
+
+@bp.post("/oauth/token")
+def token():
+    return server().create_token_response()
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+def userinfo():
+    with current_app.extensions["idp.protector"].acquire("openid") as token:
+        client = provider().clients(token["client_id"])
+        user = user_for_subject(token["sub"], client)
+    if user is None or not user.is_active:
+        return jsonify(error="invalid_token", error_description="The account is no longer active."), 401
+    return jsonify(user_claims(user, client, token["scope"]))
+
+
+@bp.post("/oauth/revoke")
+def revoke():
+    return server().create_endpoint_response("revocation")
+
+
+@bp.post("/oauth/introspect")
+def introspect():
+    return server().create_endpoint_response("introspection")
+
+
+@bp.route("/oauth/logout", methods=["GET", "POST"])
+def rp_logout():
+    try:
+        logout = server().validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return authorization_error(error)
+    user = current_user()
+    hint = logout.id_token_claims or {}
+    if user is not None and not (logout.client and hint.get("sub") == subject_for(user, logout.client)):
+        session["logout_redirect"] = logout.redirect_uri
+        return render_template("oidc/logout_confirm.html", client=logout.client, logout_form=LogoutForm())
+    end_session(session)
+    if logout.redirect_uri:
+        return redirect(logout.redirect_uri, 303 if request.method == "POST" else 302)
+    return render_template("login/logged_out.html")
+
+

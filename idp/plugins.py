@@ -1,0 +1,50 @@
+"""Plugins: found through the ``idp.plugins`` entry points, enabled by name in ``IDP_PLUGINS``.
+
+A plugin is an object (or module) with ``init_app(app, hooks)``.  It may register
+blueprints and add to the hooks below; the core never imports a plugin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Callable
+
+from blinker import Namespace
+from flask import Flask, current_app
+
+from .config import ConfigError
+
+signals = Namespace()
+#: sent with ``user_id`` when an admin or a reset ends every session of a user
+user_revoked = signals.signal("user-revoked")
+#: sent with ``user_id`` when a password changes
+password_changed = signals.signal("password-changed")
+
+
+@dataclass
+class Hooks:
+    #: callables returning ``[(url, label), ...]`` shown under the login form
+    login_links: list[Callable[[], list[tuple[str, str]]]] = field(default_factory=list)
+    enabled: list[str] = field(default_factory=list)
+
+
+def hooks() -> Hooks:
+    return current_app.extensions["idp.hooks"]
+
+
+def load(app: Flask, names: list[str]) -> None:
+    app.extensions["idp.hooks"] = registry = Hooks()
+    available = {ep.name: ep for ep in entry_points(group="idp.plugins")}
+    for name in names:
+        if name not in available:
+            known = ", ".join(sorted(available)) or "none"
+            raise ConfigError(f"IDP_PLUGINS: no plugin named {name!r} is installed (installed: {known})")
+        try:
+            plugin = available[name].load()
+            plugin.init_app(app, registry)
+        except ConfigError:
+            raise
+        except Exception as exc:  # a broken plugin must stop the start with one clear line
+            raise ConfigError(f"IDP_PLUGINS: plugin {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+        registry.enabled.append(name)

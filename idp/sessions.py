@@ -1,0 +1,122 @@
+"""Server-side login sessions in Redis.
+
+The cookie carries only a random id; the data lives under ``session:<sha256(id)>``
+with the idle timeout as TTL, and ``created`` enforces the absolute timeout.  A
+signed-in session is indexed under ``user-sessions:<user id>`` so that every session
+of a citizen can be ended at once (password reset, admin revocation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from typing import Any
+
+from flask import Flask, current_app
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+COOKIE_NAME = "idp_session"
+
+
+def _storage_id(cookie_value: str) -> str:
+    # Stored hashed so a read of Redis does not yield cookies to replay.
+    return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    def __init__(self, initial: dict | None = None, cookie_value: str | None = None, new: bool = False):
+        def on_update(_self):
+            self.modified = True
+
+        super().__init__(initial or {}, on_update)
+        self.cookie_value = cookie_value
+        self.new = new
+        self.modified = False
+        self.regenerate = False
+
+
+class RedisSessionInterface(SessionInterface):
+    def __init__(self, redis, keys, idle_timeout: int, max_age: int):
+        self.redis = redis
+        self.keys = keys
+        self.idle_timeout = idle_timeout
+        self.max_age = max_age
+
+    def open_session(self, app: Flask, request) -> ServerSession:
+        cookie_value = request.cookies.get(COOKIE_NAME)
+        if cookie_value and len(cookie_value) < 100:
+            raw = self.redis.get(self.keys("session", _storage_id(cookie_value)))
+            if raw:
+                data = json.loads(raw)
+                if time.time() - data.get("created", 0) < self.max_age:
+                    return ServerSession(data, cookie_value)
+        return ServerSession({"created": int(time.time())}, new=True)
+
+    def save_session(self, app: Flask, session: ServerSession, response) -> None:
+        secure = app.config["IDP_ISSUER"].startswith("https://")
+        if session.regenerate and session.cookie_value:
+            self.redis.delete(self.keys("session", _storage_id(session.cookie_value)))
+            session.cookie_value = None
+        if not session and not session.cookie_value:
+            return
+        if session.cookie_value is None:
+            if not session.modified:
+                return
+            session.cookie_value = secrets.token_urlsafe(32)
+        key = self.keys("session", _storage_id(session.cookie_value))
+        ttl = min(self.idle_timeout, max(1, int(self.max_age - (time.time() - session.get("created", 0)))))
+        if session.modified or session.regenerate:
+            self.redis.set(key, json.dumps(dict(session)), ex=ttl)
+            if "user_id" in session:
+                index = self.keys("user-sessions", session["user_id"])
+                self.redis.sadd(index, _storage_id(session.cookie_value))
+                self.redis.expire(index, self.max_age)
+        else:
+            self.redis.expire(key, ttl)
+        response.set_cookie(
+            COOKIE_NAME, session.cookie_value, httponly=True, samesite="Lax", secure=secure, path="/"
+        )
+        response.vary.add("Cookie")
+
+
+def begin_login(session: ServerSession, user_id: int, amr: list[str]) -> None:
+    """Start a signed-in session under a new cookie (no session fixation)."""
+    kept = {k: session[k] for k in ("pending", "lang") if k in session}
+    session.clear()
+    session.update(kept)
+    session.update({
+        "created": int(time.time()),
+        "user_id": user_id,
+        "auth_time": int(time.time()),
+        "amr": amr,
+        "sid": secrets.token_urlsafe(24),
+    })
+    session.regenerate = True
+
+
+def end(session: ServerSession) -> None:
+    session.clear()
+    session.regenerate = True
+
+
+def end_all_for_user(user_id: int) -> int:
+    """End every session of a citizen, on every instance; return how many ended."""
+    interface: RedisSessionInterface = current_app.session_interface  # type: ignore[assignment]
+    index = interface.keys("user-sessions", user_id)
+    stored = interface.redis.smembers(index)
+    ended = interface.redis.delete(*[interface.keys("session", s) for s in stored]) if stored else 0
+    interface.redis.delete(index)
+    return int(ended)
+
+
+def init_app(app: Flask, redis, keys) -> None:
+    app.session_interface = RedisSessionInterface(
+        redis, keys, app.config["IDP_SESSION_IDLE_TIMEOUT"], app.config["IDP_SESSION_MAX_AGE"]
+    )
+
+
+def current_user_id(session: dict[str, Any]) -> int | None:
+    return session.get("user_id")

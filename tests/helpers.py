@@ -1,0 +1,95 @@
+"""What a relying party and a citizen's browser do, written once for every test."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from jose import jwt as jose_jwt
+
+from idp.clients import register
+from idp.users import create
+
+PASSWORD = "correct horse battery staple"
+REDIRECT_URI = "https://rp.example.fr/callback"
+
+
+def make_user(db, username="jean.dupont", email="jean.dupont@example.fr", password=PASSWORD, **fields):
+    fields.setdefault("given_name", "Jean")
+    fields.setdefault("family_name", "Dupont")
+    user = create(db, username=username, email=email, password=password, **fields)
+    db.commit()
+    return user
+
+
+def make_client(db, **fields):
+    fields.setdefault("name", "Service régional")
+    fields.setdefault("redirect_uris", [REDIRECT_URI])
+    fields.setdefault("scope", "openid profile email address phone")
+    client, secret = register(db, **fields)
+    return client.client_id, secret
+
+
+def csrf_token(html: bytes | str) -> str:
+    text = html.decode() if isinstance(html, bytes) else html
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', text).group(1)
+
+
+def query(location: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def login(browser, username=None, password=PASSWORD, rid=None):
+    """Fill in the login form as a citizen would; return the POST's response."""
+    page = browser.get("/login" + (f"?rid={rid}" if rid else ""))
+    form = {"csrf_token": csrf_token(page.data), "username": username or "jean.dupont", "password": password}
+    if rid:
+        form["rid"] = rid
+    return browser.post("/login", data=form)
+
+
+def authorize_url(client_id: str, **params) -> str:
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
+              "scope": "openid profile email", "state": "st-" + secrets.token_hex(4), **params}
+    return "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def get_code(browser, client_id: str, username=None, password=PASSWORD, **params) -> dict:
+    """Run the front-channel part of the code flow, logging in when asked; return the callback's parameters."""
+    response = browser.get(authorize_url(client_id, **params))
+    if response.status_code == 302 and urlparse(response.location).path == "/login":
+        rid = query(response.location)["rid"]
+        response = login(browser, username, password, rid=rid)
+        assert response.status_code == 303, response.data
+        response = browser.get(response.location)
+    assert response.status_code == 302, response.data
+    assert response.location.startswith(REDIRECT_URI), response.location
+    return query(response.location)
+
+
+def redeem(browser, client_id, secret, code, **extra):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, **extra}
+    if secret is None:
+        data["client_id"] = client_id
+        return browser.post("/oauth/token", data=data)
+    return browser.post("/oauth/token", data=data, auth=(client_id, secret))
+
+
+def jose_claims(browser, token: str, audience: str | None = None, access_token: str | None = None,
+                issuer="http://localhost:5000") -> dict:
+    """Check a token as an independent relying party: python-jose against /oauth/jwks."""
+    jwks = browser.get("/oauth/jwks").get_json()
+    header = jose_jwt.get_unverified_header(token)
+    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    options = {"verify_aud": audience is not None, "verify_at_hash": access_token is not None}
+    return jose_jwt.decode(token, key, algorithms=[header["alg"]], audience=audience, issuer=issuer,
+                           access_token=access_token, options=options)
