@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import signal
 import sys
 
 import click
@@ -44,6 +45,8 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="Also create a demo citizen and a demo client, and print them.")
 def serve(host: str, port: int, demo: bool) -> None:
     os.environ.setdefault("IDP_ENV", "development")
+    os.environ.setdefault("IDP_ISSUER", f"http://localhost:{port}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the finally below stops the embedded Redis
     app = _app()
     if demo:
         with app.app_context():
@@ -250,5 +253,6 @@ def _print_demo(demo: dict) -> None:
     click.echo("Demo citizen:  username demo  password " + demo["password"])
     click.echo(f"Demo client:   client_id demo  client_secret {demo['client_secret']}")
     click.echo(f"               redirect_uri {demo['redirect_uri']}")
-    click.echo(f"Try: {demo['issuer']}/oauth/authorize?response_type=code&client_id=demo"
-               f"&redirect_uri={demo['redirect_uri']}&scope=openid%20profile%20email&state=demo")
+    click.echo("Example relying party: .venv/bin/python examples/demo_rp.py "
+               f"--issuer {demo['issuer']} --client-secret {demo['client_secret']}")
+    click.echo("                       then open http://127.0.0.1:8000/")

@@ -19,7 +19,8 @@ class ClientSpecError(ValueError):
 
 def check(*, redirect_uris, post_logout_redirect_uris=(), backchannel_logout_uri=None, public=False,
           grant_types=DEFAULT_GRANT_TYPES, subject_type="public") -> None:
-    for uri in (*redirect_uris, *post_logout_redirect_uris, *([backchannel_logout_uri] if backchannel_logout_uri else [])):
+    extra = [backchannel_logout_uri] if backchannel_logout_uri else []
+    for uri in (*redirect_uris, *post_logout_redirect_uris, *extra):
         parsed = urlparse(uri)
         if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.fragment:
             raise ClientSpecError(f"{uri!r} must be an absolute http(s) URL without fragment")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def ensure_dir(path: str | Path) -> Path:

@@ -14,11 +14,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> dt.datetime:
     """Naive UTC, as stored in every DateTime column."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def epoch(moment: dt.datetime) -> int:
-    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
+    return int(moment.replace(tzinfo=dt.UTC).timestamp())
 
 
 class Base(DeclarativeBase):

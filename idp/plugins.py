@@ -6,9 +6,9 @@ blueprints and add to the hooks below; the core never imports a plugin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Callable
 
 from blinker import Namespace
 from flask import Flask, current_app

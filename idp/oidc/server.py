@@ -13,9 +13,9 @@ from ..db import session as db_session
 from ..models import RefreshToken, utcnow
 from . import endpoints, grants
 from .context import provider
-from .tokens import AccessTokenGenerator, link_access_token, sha256, unverified_claims
+from .tokens import AccessTokenGenerator, link_access_token, own_token_claims, sha256
 
-SCOPES = ["openid", "profile", "email", "address", "phone", "offline_access", "idp:admin"]
+SCOPES = ["openid", "profile", "email", "address", "phone", "idp:admin"]
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
@@ -35,7 +35,7 @@ class Issuer(IssuerParameter):
 
 def save_token(token: dict, request) -> None:
     """Persist what must outlive the response: the refresh token, and links for revocation."""
-    claims = unverified_claims(token["access_token"])
+    claims = own_token_claims(token["access_token"])
     family_id = None
     if "refresh_token" in token:
         family_id = _store_refresh_token(token, request)
@@ -70,7 +70,8 @@ def init_app(app: Flask) -> tuple[AuthorizationServer, ResourceProtector]:
     server.init_app(app)
     config = app.config
     server.scopes_supported = SCOPES
-    server.register_token_generator("default", AccessTokenGenerator(config["IDP_ISSUER"], config["IDP_ACCESS_TOKEN_TTL"]))
+    generator = AccessTokenGenerator(config["IDP_ISSUER"], config["IDP_ACCESS_TOKEN_TTL"])
+    server.register_token_generator("default", generator)
     server.register_grant(grants.AuthorizationCodeGrant, [
         grants.S256CodeChallenge(required=True), grants.OpenIDCodeExtension(require_nonce=False)])
     server.register_grant(grants.RefreshTokenGrant, [grants.OpenIDRefreshExtension()])

@@ -65,8 +65,8 @@ def decode_access_token(token_string: str) -> dict | None:
     return claims
 
 
-def unverified_claims(token_string: str) -> dict:
-    """Claims of a token we have just signed ourselves (no need to check it again)."""
+def own_token_claims(token_string: str) -> dict:
+    """Claims of a token this provider has just signed (verified anyway: it costs little)."""
     return jwt.decode(token_string, provider().signing_keys.verification_keys()).claims
 
 

@@ -37,7 +37,6 @@ SCOPE_LABELS = {
     "email": _l("Your e-mail address"),
     "address": _l("Your postal address"),
     "phone": _l("Your phone number"),
-    "offline_access": _l("Access while you are away"),
 }
 
 
@@ -138,7 +137,9 @@ def _max_age() -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.isdigit():
-        raise InvalidRequestError("'max_age' must be a number of seconds.", redirect_uri=request.values.get("redirect_uri"))
+        # Reached only after the client and its redirect_uri were validated.
+        raise InvalidRequestError("'max_age' must be a number of seconds.",
+                                  redirect_uri=request.values.get("redirect_uri"))
     return int(raw)
 
 
@@ -146,7 +147,7 @@ def authorization_error(error: OAuth2Error):
     """Errors go back to the client only when its redirect URI is known good (RFC 6749 §4.1.2.1)."""
     if error.redirect_uri:
         error.state = request.values.get("state")
-        status, _body, headers = error()
+        _status, _body, headers = error()
         location = add_params_to_uri(dict(headers)["Location"], {"iss": provider().issuer})
         return redirect(location, 303 if request.method == "POST" else 302)
     return render_template(
