@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from . import db, errors, health, i18n, instance, login, plugins, ratelimit, sessions
+from . import db, errors, health, i18n, instance, login, plugins, ratelimit, security_headers, sessions
 from .keys import SigningKeys
 from .oidc import server as oidc_server
 from .oidc import views as oidc_views
@@ -73,3 +73,4 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(login.bp)
     app.register_blueprint(health.bp)
     errors.init_app(app)
+    security_headers.init_app(app)

@@ -1,0 +1,100 @@
+"""A citizen's browser: Debian's Chromium, driven by Playwright, with JavaScript off
+(every page must work without it), against the provider served over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from conftest import free_port
+from helpers import PASSWORD, make_client, make_user
+
+from idp import create_app
+
+CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class Served:
+    """A WSGI app on a loopback port, in a thread, for the length of a test."""
+
+    def __init__(self, wsgi_app, port: int):
+        self.server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
+@Request.application
+def relying_party(request: Request) -> Response:
+    """Stands in for a regional service's callback page: shows what it received."""
+    return Response(f"<h1>callback</h1><p id=query>{request.query_string.decode()}</p>", mimetype="text/html")
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"browser tests need Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = chromium.new_context(java_script_enabled=False, locale="fr-FR")
+        yield context.new_page()
+        chromium.close()
+
+
+@pytest.fixture
+def live(app_config, db):
+    port, rp_port = free_port(), free_port()
+    app = create_app({**app_config, "IDP_ISSUER": f"http://127.0.0.1:{port}"})
+    with Served(app, port) as idp, Served(relying_party, rp_port) as rp:
+        yield idp, rp
+    app.extensions["idp.engine"].dispose()
+
+
+def test_a_citizen_signs_in_without_javascript_and_returns_to_the_service(browser, live, db):
+    idp, rp = live
+    make_user(db)
+    client_id, _ = make_client(db, redirect_uris=[f"{rp.url}/callback"])
+    page = browser
+    page.goto(f"{idp.url}/oauth/authorize?response_type=code&client_id={client_id}"
+              f"&redirect_uri={rp.url}/callback&scope=openid&state=abc")
+
+    assert page.locator("h1").inner_text() == "Se connecter"
+    page.fill("#username", "jean.dupont")
+    page.fill("#password", "not the password at all")
+    page.click("button[type=submit]")
+    assert page.locator("[role=alert]").inner_text() == "Identifiant ou mot de passe incorrect."
+    assert page.input_value("#username") == "jean.dupont"  # bad input never loses what was typed
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "login-error.png"), full_page=True)
+
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+    assert page.url.startswith(f"{rp.url}/callback?")
+    received = parse_qs(urlparse(page.url).query)
+    assert received["state"] == ["abc"] and received["iss"] == [idp.url] and received["code"]
+
+
+def test_the_login_page_switches_to_english(browser, live):
+    idp, _ = live
+    browser.goto(f"{idp.url}/login")
+    browser.click("text=English")
+    assert browser.locator("h1").inner_text() == "Sign in"
+    assert browser.locator("label[for=username]").inner_text() == "Identifier or e-mail address"
+    browser.screenshot(path=str(SCREENSHOTS.joinpath("login-en.png")), full_page=True)
