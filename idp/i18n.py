@@ -21,13 +21,16 @@ def _requested() -> str | None:
     return None
 
 
-def select_locale() -> str:
+def remember_choice() -> None:
+    """Keep an explicit choice for the session, even on a request that only redirects
+    (``/oauth/authorize?ui_locales=en`` → the login page)."""
     chosen = _requested()
-    if chosen:
-        if session.get("lang") != chosen:
-            session["lang"] = chosen
-        return chosen
-    return session.get("lang") or request.accept_languages.best_match(LOCALES) \
+    if chosen and session.get("lang") != chosen:
+        session["lang"] = chosen
+
+
+def select_locale() -> str:
+    return _requested() or session.get("lang") or request.accept_languages.best_match(LOCALES) \
         or current_app.config["IDP_DEFAULT_LOCALE"]
 
 
@@ -36,6 +39,7 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=select_locale)
     app.context_processor(_template_helpers)
+    app.before_request(remember_choice)
 
 
 def lang_url(code: str) -> str:

@@ -1,7 +1,6 @@
 """PKCE (RFC 7636): S256 only, required for public clients, checked whenever a challenge was sent."""
 
 import pytest
-
 from helpers import REDIRECT_URI, authorize_url, get_code, make_client, make_user, pkce_pair, query, redeem
 
 ISSUER = "http://localhost:5000"
@@ -55,7 +54,7 @@ def test_bad_challenges_are_refused_before_login(client, request, kind, params):
 
 
 def test_bad_challenge_is_refused_for_a_signed_in_citizen_too(client, public):
-    verifier, challenge = pkce_pair()
+    _, challenge = pkce_pair()
     get_code(client, public[0], code_challenge=challenge, code_challenge_method="S256")
     response = client.get(authorize_url(public[0], state="st-in", code_challenge=challenge,
                                         code_challenge_method="plain"))

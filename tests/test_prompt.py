@@ -5,9 +5,18 @@ import time
 from urllib.parse import urlparse
 
 import pytest
-
-from helpers import REDIRECT_URI, authorize_url, csrf_token, get_code, jose_claims, login, make_client, make_user, \
-    query, redeem
+from helpers import (
+    REDIRECT_URI,
+    authorize_url,
+    csrf_token,
+    get_code,
+    jose_claims,
+    login,
+    make_client,
+    make_user,
+    query,
+    redeem,
+)
 
 ISSUER = "http://localhost:5000"
 

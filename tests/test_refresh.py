@@ -150,7 +150,7 @@ def test_expired_refresh_token_fails(client, db):
     client_id, secret, tokens = signed_in(client, db)
     token_hash = hashlib.sha256(tokens["refresh_token"].encode()).hexdigest()
     row = db.query(RefreshToken).filter_by(token_hash=token_hash).one()
-    row.expires_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    row.expires_at = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
     db.commit()
 
     assert_invalid_grant(refresh(client, client_id, secret, tokens["refresh_token"]))

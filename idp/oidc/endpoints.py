@@ -3,10 +3,12 @@ validator that accepts our access tokens at userinfo."""
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint
+from joserfc.jws import extract_compact
 
 from .context import provider
 from .tokens import IssuedToken, decode_access_token, deny_access_token, is_access_token_denied, lookup, revoke_family
@@ -66,6 +68,14 @@ class AccessTokenValidator(BearerTokenValidator):
 class EndSession(EndSessionEndpoint):
     def get_server_jwks(self):
         return provider().signing_keys.verification_keys()
+
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict:
+        # Authlib accepts any JWT we signed; an access token must not pass for an ID token.
+        claims = super()._validate_id_token_hint(id_token_hint)
+        header = extract_compact(id_token_hint.encode()).protected
+        if header.get("typ") == "at+jwt" or claims.get("iss") != provider().issuer:
+            raise InvalidRequestError("'id_token_hint' is not an ID token issued here.")
+        return claims
 
     def end_session(self, end_session_request) -> None:
         pass  # the logout view ends the session once it knows the user agreed

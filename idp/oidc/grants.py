@@ -14,7 +14,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, OpenIDToken
 from authlib.oidc.core.util import create_half_hash
@@ -184,24 +184,31 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
+    def validate_token_request(self):
+        super().validate_token_request()
+        # Claimed only once every check passed, so a refused request does not burn the token.
+        row = self.request.refresh_token.row
+        if not claim_refresh_token(row):
+            revoke_family(row.family_id)  # another request used it a moment ago
+            raise InvalidGrantError()
+        self.request.refresh_token_record = row
+
     def authenticate_refresh_token(self, refresh_token: str):
         row = find_refresh_token(refresh_token)
         if row is None or row.client_id != self.request.client.client_id:
             return None  # unknown, or another client's: never burn it on its behalf
-        if row.revoked_at is not None or epoch(row.expires_at) <= time.time():
+        if row.revoked_at is not None or epoch(row.expires_at) <= time.time() or not row.user.is_active:
             return None
-        if not claim_refresh_token(row):
+        if row.used_at is not None:
             revoke_family(row.family_id)  # a rotated token came back: assume theft
             return None
-        self.request.refresh_token_record = row
         return RefreshTokenView(row)
 
     def authenticate_user(self, refresh_token):
-        user = refresh_token.row.user
-        return user if user.is_active else None
+        return refresh_token.row.user
 
     def revoke_old_credential(self, refresh_token) -> None:
-        pass  # marked used atomically in authenticate_refresh_token
+        pass  # marked used atomically in validate_token_request
 
 
 @dataclass

@@ -56,7 +56,7 @@ def _store_refresh_token(token: dict, request) -> str:
         family_id=family_id,
         client_id=request.client.client_id,
         user_id=request.user.id,
-        scope=token["scope"],
+        scope=previous.scope if previous else token["scope"],  # RFC 6749 §6: rotation keeps the grant's scope
         auth_time=origin.auth_time,
         sid=origin.sid,
         expires_at=utcnow() + dt.timedelta(seconds=ttl),

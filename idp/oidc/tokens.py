@@ -149,17 +149,29 @@ class IssuedToken:
 
 
 def lookup(token_string: str, hint: str | None = None) -> IssuedToken | None:
-    """Find any token we issued, whatever its kind."""
+    """Find any token we issued, whatever its kind; the hint only orders the search (RFC 7009 §2.1)."""
+    finders = [_access_token, _refresh_token]
+    if hint == "refresh_token":
+        finders.reverse()
+    for find in finders:
+        if token := find(token_string):
+            return token
+    return None
+
+
+def _access_token(token_string: str) -> IssuedToken | None:
+    claims = decode_access_token(token_string) if token_string.count(".") == 2 else None
+    if claims is None:
+        return None
+    return IssuedToken(
+        "access_token", claims["client_id"], claims.get("scope", ""), claims["exp"], claims["iat"],
+        claims["sub"], jti=claims["jti"], revoked=is_access_token_denied(claims["jti"]),
+    )
+
+
+def _refresh_token(token_string: str) -> IssuedToken | None:
     from .claims import subject_for
 
-    if token_string.count(".") == 2 and hint != "refresh_token":
-        claims = decode_access_token(token_string)
-        if claims:
-            return IssuedToken(
-                "access_token", claims["client_id"], claims.get("scope", ""), claims["exp"], claims["iat"],
-                claims["sub"], jti=claims["jti"], revoked=is_access_token_denied(claims["jti"]),
-            )
-        return None
     row = find_refresh_token(token_string)
     if row is None:
         return None

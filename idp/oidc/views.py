@@ -9,6 +9,7 @@ is resumed with ``resume=<id>``.  A login counts as fresh for ``prompt=login`` a
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
@@ -136,7 +137,7 @@ def _max_age() -> int | None:
     raw = request.values.get("max_age")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]{1,10}", raw):
         # Reached only after the client and its redirect_uri were validated.
         raise InvalidRequestError("'max_age' must be a number of seconds.",
                                   redirect_uri=request.values.get("redirect_uri"))
