@@ -8,53 +8,78 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, jsonify, render_template, request
+from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHTTPException
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 logger = logging.getLogger("idp")
 JSON_PREFIXES = ("/oauth/token", "/oauth/userinfo", "/oauth/revoke", "/oauth/introspect", "/oauth/jwks",
                  "/.well-known/", "/admin/api/", "/healthz", "/readyz")
 
 
+STORAGE_DOWN = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+
+
 def wants_json() -> bool:
     return request.path.startswith(JSON_PREFIXES)
 
 
-def _page(status: int, title: str, message: str):
+def _page(status: int, code: str, title: str, message: str):
+    """An HTML page for people, or an RFC 6749 style JSON error for programs."""
     if wants_json():
-        return jsonify(error=title, error_description=message), status
+        return jsonify(error=code, error_description=message), status
     return render_template("errors/error.html", title=title, message=message), status
+
+
+def _unavailable():
+    return _page(503, "temporarily_unavailable", _("Service temporarily unavailable"),
+                 _("We cannot serve your request right now. Please try again in a few minutes."))
+
+
+def _unexpected():
+    return _page(500, "server_error", _("Something went wrong"),
+                 _("An unexpected error occurred. Please try again; if it persists, contact the help desk."))
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(_error):
-        return _page(400, _("This form has expired"),
+        return _page(400, "invalid_request", _("This form has expired"),
                      _("For your security the form expired. Go back, reload the page and try again."))
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(error: InternalServerError):
+        # Also reached when saving the session fails after the view ran.
+        if isinstance(error.original_exception, STORAGE_DOWN):
+            logger.error("storage unavailable: %s", type(error.original_exception).__name__)
+            return _unavailable()
+        logger.error("unhandled error on %s %s", request.method, request.path, exc_info=error.original_exception)
+        return _unexpected()
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if isinstance(error, AuthlibHTTPException):  # Authlib already wrote the protocol's answer
+            return Response(error.get_body(), error.code, error.get_headers())
         if wants_json():
-            return jsonify(error=error.name.lower().replace(" ", "_"), error_description=error.description), \
-                error.code
+            code = "invalid_request" if request.path.startswith("/oauth/") else error.name.lower().replace(" ", "_")
+            return jsonify(error=code, error_description=error.description), error.code
         titles = {404: _("Page not found"), 405: _("This action is not allowed here")}
         title = titles.get(error.code, _("The request could not be served"))
         message = _("Check the address, or go back to the service you came from.")
         return render_template("errors/error.html", title=title, message=message), error.code
 
-    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
     @app.errorhandler(OperationalError)
-    @app.errorhandler(DBAPIError)
+    @app.errorhandler(InterfaceError)
     def unavailable(error):
         logger.error("storage unavailable: %s", type(error).__name__)
-        return _page(503, _("Service temporarily unavailable"),
-                     _("We cannot serve your request right now. Please try again in a few minutes."))
+        return _unavailable()
 
     @app.errorhandler(Exception)
     def unexpected(error):
         logger.exception("unhandled error on %s %s", request.method, request.path)
-        return _page(500, _("Something went wrong"),
-                     _("An unexpected error occurred. Please try again; if it persists, contact the help desk."))
+        return _unexpected()

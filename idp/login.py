@@ -30,13 +30,14 @@ def login():
     if not form.validate_on_submit():
         return _login_page(form, _("Enter your identifier and your password."), status=400)
     login_name = form.username.data.strip()
-    if account_limit_exceeded(login_name):
+    user = find_by_login(db_session(), login_name)
+    throttle_key = f"user:{user.id}" if user else f"name:{login_name.casefold()}"
+    if account_limit_exceeded(throttle_key):
         return render_template("errors/error.html", title=_("Too many attempts"),
                                message=_("Too many failed sign-ins for this account. Wait a few minutes, "
                                          "or reset your password.")), 429
-    user = find_by_login(db_session(), login_name)
     if user is None or not verify_password(user.password_hash, form.password.data):
-        record_failed_login(login_name)
+        record_failed_login(throttle_key)
         audit_log.record("login.failure", login=login_name)
         return _login_page(form, _("Incorrect identifier or password."), status=401)
     if user.status == "disabled":

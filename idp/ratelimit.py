@@ -9,8 +9,6 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
 
-from .users import username_key
-
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 
@@ -30,9 +28,10 @@ def _account_limit():
     return parse(current_app.config["IDP_LOGIN_ACCOUNT_RATE_LIMIT"])
 
 
-def account_limit_exceeded(login: str) -> bool:
-    return not limiter.limiter.test(_account_limit(), "login-account", username_key(login))
+def account_limit_exceeded(account_key: str) -> bool:
+    """``account_key`` names the account (``user:<id>``), or the typed name when none matches."""
+    return not limiter.limiter.test(_account_limit(), "login-account", account_key)
 
 
-def record_failed_login(login: str) -> None:
-    limiter.limiter.hit(_account_limit(), "login-account", username_key(login))
+def record_failed_login(account_key: str) -> None:
+    limiter.limiter.hit(_account_limit(), "login-account", account_key)

@@ -14,7 +14,9 @@ import secrets
 import time
 from typing import Any
 
+import redis
 from flask import Flask, current_app
+from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
@@ -38,6 +40,19 @@ class ServerSession(CallbackDict, SessionMixin):
         self.regenerate = False
 
 
+class _Unavailable(ServerSession):
+    """Stands in when Redis cannot be read, so the error page can still render."""
+
+    def __init__(self, error: Exception):
+        super().__init__({}, new=True)
+        self.error = error
+
+
+def _raise_if_unavailable() -> None:
+    if isinstance(flask_session._get_current_object(), _Unavailable):  # type: ignore[attr-defined]
+        raise flask_session.error
+
+
 class RedisSessionInterface(SessionInterface):
     def __init__(self, redis, keys, idle_timeout: int, max_age: int):
         self.redis = redis
@@ -48,7 +63,10 @@ class RedisSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request) -> ServerSession:
         cookie_value = request.cookies.get(COOKIE_NAME)
         if cookie_value and len(cookie_value) < 100:
-            raw = self.redis.get(self.keys("session", _storage_id(cookie_value)))
+            try:
+                raw = self.redis.get(self.keys("session", _storage_id(cookie_value)))
+            except redis.RedisError as error:
+                return _Unavailable(error)
             if raw:
                 data = json.loads(raw)
                 if time.time() - data.get("created", 0) < self.max_age:
@@ -56,6 +74,8 @@ class RedisSessionInterface(SessionInterface):
         return ServerSession({"created": int(time.time())}, new=True)
 
     def save_session(self, app: Flask, session: ServerSession, response) -> None:
+        if isinstance(session, _Unavailable):
+            return
         secure = app.config["IDP_ISSUER"].startswith("https://")
         if session.regenerate and session.cookie_value:
             self.redis.delete(self.keys("session", _storage_id(session.cookie_value)))
@@ -112,10 +132,11 @@ def end_all_for_user(user_id: int) -> int:
     return int(ended)
 
 
-def init_app(app: Flask, redis, keys) -> None:
+def init_app(app: Flask, client: redis.Redis, keys) -> None:
     app.session_interface = RedisSessionInterface(
-        redis, keys, app.config["IDP_SESSION_IDLE_TIMEOUT"], app.config["IDP_SESSION_MAX_AGE"]
+        client, keys, app.config["IDP_SESSION_IDLE_TIMEOUT"], app.config["IDP_SESSION_MAX_AGE"]
     )
+    app.before_request(_raise_if_unavailable)
 
 
 def current_user_id(session: dict[str, Any]) -> int | None:

@@ -22,7 +22,7 @@ def email_key(email: str) -> str:
 def find_by_login(db: Session, login: str) -> User | None:
     """The account whose identifier or e-mail address is ``login``."""
     login = login.strip()
-    if not login:
+    if not login or len(login) > 254 or "\x00" in login:
         return None
     key = email_key(login) if "@" in login else username_key(login)
     column = User.email_key if "@" in login else User.username_key
@@ -31,6 +31,8 @@ def find_by_login(db: Session, login: str) -> User | None:
 
 def find(db: Session, ref: str) -> User | None:
     """An account by internal id, subject, identifier or e-mail."""
+    if not ref or len(ref) > 254 or "\x00" in ref:
+        return None
     clauses = [User.sub == ref, User.username_key == username_key(ref), User.email_key == email_key(ref)]
     if ref.isdigit():
         clauses.append(User.id == int(ref))

@@ -12,10 +12,10 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from idp import create_app
+
 from conftest import free_port
 from helpers import PASSWORD, make_client, make_user
-
-from idp import create_app
 
 CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))

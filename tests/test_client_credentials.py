@@ -1,10 +1,11 @@
 """The client_credentials grant: a service gets an access token for itself, never a citizen's."""
 
 import pytest
-from helpers import jose_claims, make_client
 from jose import jwt as jose_jwt
 
 from idp.clients import ClientSpecError, register
+
+from helpers import jose_claims, make_client
 
 
 @pytest.fixture

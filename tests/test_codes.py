@@ -7,10 +7,11 @@ import time
 
 import pytest
 import requests
-from helpers import REDIRECT_URI, get_code, make_client, make_user, redeem
 from werkzeug.serving import make_server
 
 from idp import create_app
+
+from helpers import REDIRECT_URI, get_code, make_client, make_user, redeem
 
 CONCURRENT_REDEMPTIONS = 8
 

@@ -5,10 +5,11 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from helpers import REDIRECT_URI, authorize_url, csrf_token, get_code, make_client, make_user, query, redeem
 from jose import jwt as jose_jwt
 from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import RSAKey
+
+from helpers import REDIRECT_URI, authorize_url, csrf_token, get_code, make_client, make_user, query, redeem
 
 ISSUER = "http://localhost:5000"
 BYE = "https://rp.example.fr/bye"

@@ -3,6 +3,7 @@
 from urllib.parse import urlparse
 
 import pytest
+
 from helpers import REDIRECT_URI, authorize_url, jose_claims, login, make_client, make_user, query, redeem
 
 OTHER_HOST_URI = "https://mairie.example.org/oidc/callback"

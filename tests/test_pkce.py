@@ -1,6 +1,7 @@
 """PKCE (RFC 7636): S256 only, required for public clients, checked whenever a challenge was sent."""
 
 import pytest
+
 from helpers import REDIRECT_URI, authorize_url, get_code, make_client, make_user, pkce_pair, query, redeem
 
 ISSUER = "http://localhost:5000"

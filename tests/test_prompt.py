@@ -5,6 +5,7 @@ import time
 from urllib.parse import urlparse
 
 import pytest
+
 from helpers import (
     REDIRECT_URI,
     authorize_url,

@@ -4,9 +4,9 @@ import datetime as dt
 import hashlib
 import time
 
-from helpers import get_code, jose_claims, make_client, make_user, redeem
-
 from idp.models import RefreshToken
+
+from helpers import get_code, jose_claims, make_client, make_user, redeem
 
 
 def bearer(token: str) -> dict:

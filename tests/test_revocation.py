@@ -6,9 +6,10 @@ import secrets
 import time
 
 import pytest
-from helpers import get_code, jose_claims, make_client, make_user, pkce_pair, redeem
 
 from idp import create_app
+
+from helpers import get_code, jose_claims, make_client, make_user, pkce_pair, redeem
 
 ISSUER = "http://localhost:5000"
 

@@ -22,7 +22,7 @@ class Provider:
     config: dict
 
     def clients(self, client_id: str | None) -> Client | None:
-        if not client_id or len(client_id) > 64:
+        if not client_id or len(client_id) > 64 or "\x00" in client_id:
             return None
         return db_session().get(Client, client_id)
 

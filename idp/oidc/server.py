@@ -6,6 +6,7 @@ import datetime as dt
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
 
@@ -65,6 +66,14 @@ def _store_refresh_token(token: dict, request) -> str:
     return family_id
 
 
+def _tolerant_basic(query_client, request):
+    # Authlib lets a Basic header that is not base64 of UTF-8 escape as ValueError.
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except ValueError:  # UnicodeDecodeError included
+        return None
+
+
 def init_app(app: Flask) -> tuple[AuthorizationServer, ResourceProtector]:
     server = AuthorizationServer()
     server.init_app(app)
@@ -77,6 +86,7 @@ def init_app(app: Flask) -> tuple[AuthorizationServer, ResourceProtector]:
     server.register_grant(grants.RefreshTokenGrant, [grants.OpenIDRefreshExtension()])
     server.register_grant(grants.ClientCredentialsGrant)
     server.register_extension(Issuer())
+    server.register_client_auth_method("client_secret_basic", _tolerant_basic)
     server.register_endpoint(endpoints.Revocation)
     server.register_endpoint(endpoints.Introspection)
     server.register_endpoint(endpoints.EndSession())

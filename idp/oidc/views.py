@@ -15,7 +15,8 @@ import time
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -219,6 +220,17 @@ def consent():
     return redirect(add_params_to_uri(params["redirect_uri"], {k: v for k, v in denied.items() if v}), 303)
 
 
+@bp.before_request
+def refuse_repeated_parameters():
+    """RFC 6749 §3.2: a parameter sent twice to the token endpoints is an invalid request."""
+    if request.endpoint in {"oidc.token", "oidc.revoke", "oidc.introspect"}:
+        repeated = sorted({key for key in request.form if len(request.form.getlist(key)) > 1})
+        if repeated:
+            return jsonify(error="invalid_request", error_description=f"Parameter '{repeated[0]}' is repeated."), \
+                400, {"Cache-Control": "no-store"}
+    return None
+
+
 @bp.post("/oauth/token")
 def token():
     return server().create_token_response()
@@ -226,12 +238,23 @@ def token():
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
 def userinfo():
-    with current_app.extensions["idp.protector"].acquire("openid") as token:
-        client = provider().clients(token["client_id"])
-        user = user_for_subject(token["sub"], client)
+    try:
+        token = current_app.extensions["idp.protector"].acquire_token(["openid"])
+    except OAuth2Error as error:
+        return bearer_error(error)
+    client = provider().clients(token["client_id"])
+    user = user_for_subject(token["sub"], client)
     if user is None or not user.is_active:
-        return jsonify(error="invalid_token", error_description="The account is no longer active."), 401
+        return bearer_error(InvalidTokenError("The account is no longer active."))
     return jsonify(user_claims(user, client, token["scope"]))
+
+
+def bearer_error(error: OAuth2Error):
+    """RFC 6750 §3: the challenge in WWW-Authenticate, and no error code when no token was sent."""
+    if isinstance(error, MissingAuthorizationError):
+        body = {"error": "invalid_request", "error_description": "Send an access token: Authorization: Bearer …"}
+        return jsonify(body), 401, {"WWW-Authenticate": 'Bearer realm="sesame"'}
+    return jsonify(dict(error.get_body())), error.status_code, dict(error.get_headers())
 
 
 @bp.post("/oauth/revoke")
