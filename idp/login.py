@@ -9,7 +9,7 @@ from . import audit_log
 from .db import session as db_session
 from .forms import LoginForm, LogoutForm
 from .login_state import current_user
-from .oidc.views import resume_url
+from .oidc import pending
 from .passwords import hash_password, needs_rehash, verify_password
 from .plugins import hooks
 from .ratelimit import account_limit_exceeded, limiter, record_failed_login
@@ -23,9 +23,9 @@ bp = Blueprint("login", __name__)
 @limiter.limit(lambda: current_app.config["IDP_LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     form = LoginForm(rid=request.args.get("rid"))
-    pending = session.get("pending", {}).get(form.rid.data or "", {})
     if request.method == "GET":
-        form.username.data = request.args.get("username") or pending.get("params", {}).get("login_hint")
+        hint = pending.get(form.rid.data).get("params", {}).get("login_hint")
+        form.username.data = request.args.get("username") or hint
         return _login_page(form)
     if not form.validate_on_submit():
         return _login_page(form, _("Enter your identifier and your password."), status=400)
@@ -47,7 +47,7 @@ def login():
         db_session().commit()
     begin_login(session, user.id, ["pwd"])
     audit_log.record("login.success", user_id=user.id)
-    return redirect(resume_url(form.rid.data) or url_for("login.home"), 303)
+    return redirect(pending.resume_url(form.rid.data) or url_for("login.home"), 303)
 
 
 def _login_page(form: LoginForm, error: str | None = None, status: int = 200):

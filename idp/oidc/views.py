@@ -1,16 +1,10 @@
-"""OpenID Connect endpoints.
-
-An authorization request that needs the citizen (login, or consent with
-``prompt=consent``) is kept in the session as a *pending request* under a random id;
-the login and consent pages carry that id, and once the citizen is done the request
-is resumed with ``resume=<id>``.  A login counts as fresh for ``prompt=login`` and
-``max_age`` when it happened after the pending request was made.
-"""
+"""OpenID Connect endpoints: discovery, keys, authorization, consent, tokens, userinfo,
+revocation, introspection and RP-initiated logout.  An authorization request that needs
+the citizen waits in the session (see ``pending``)."""
 
 from __future__ import annotations
 
 import re
-import secrets
 import time
 
 from authlib.common.urls import add_params_to_uri
@@ -25,11 +19,11 @@ from flask_babel import lazy_gettext as _l
 from ..forms import ConsentForm, LogoutForm
 from ..login_state import current_user
 from ..sessions import end as end_session
+from . import pending
 from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
 from .context import provider
 
 bp = Blueprint("oidc", __name__)
-MAX_PENDING = 5
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.jwks", "oidc.token", "oidc.userinfo", "oidc.revoke"}
 
 
@@ -117,21 +111,27 @@ def authorize():
         return authorization_error(error)
     prompts = set(request.values.get("prompt", "").split())
     pending_id = request.values.get("resume")
-    fresh = _logged_in_since(pending_id)
-    stale = user is not None and max_age is not None and time.time() - session["auth_time"] > max_age
-    if user is None or ("login" in prompts and not fresh) or (stale and not fresh):
+    if _needs_login(user, prompts, max_age, pending_id):
         if "none" in prompts:
             return authorization_error(LoginRequiredError(redirect_uri=grant.redirect_uri))
-        return redirect(url_for("login.login", rid=_remember_pending(pending_id)))
-    if "consent" in prompts and not _pending(pending_id).get("consented"):
-        pending_id = _remember_pending(pending_id)
-        form = ConsentForm(rid=pending_id)
+        return redirect(url_for("login.login", rid=pending.remember(pending_id)))
+    if "consent" in prompts and not pending.get(pending_id).get("consented"):
+        form = ConsentForm(rid=pending.remember(pending_id))
         return render_template("oidc/consent.html", form=form, client=grant.client, scopes=grant.request.scope.split())
     response = server().create_authorization_response(grant=grant, grant_user=user)
-    _forget_pending(pending_id)
+    pending.forget(pending_id)
     if request.method == "POST":
         response.status_code = 303
     return response
+
+
+def _needs_login(user, prompts: set[str], max_age: int | None, pending_id: str | None) -> bool:
+    if user is None:
+        return True
+    if pending.logged_in_since(pending_id):
+        return False
+    too_old = max_age is not None and time.time() - session["auth_time"] > max_age
+    return "login" in prompts or too_old
 
 
 def _max_age() -> int | None:
@@ -161,61 +161,18 @@ def authorization_error(error: OAuth2Error):
     ), 400
 
 
-def _pending(pending_id: str | None) -> dict:
-    return session.get("pending", {}).get(pending_id or "", {})
-
-
-def _logged_in_since(pending_id: str | None) -> bool:
-    started = _pending(pending_id).get("created")
-    return started is not None and session.get("auth_time", 0) >= started
-
-
-def _remember_pending(pending_id: str | None) -> str:
-    """Keep this authorization request in the session; return its id."""
-    pending = dict(session.get("pending", {}))
-    if pending_id not in pending:
-        pending_id = secrets.token_urlsafe(12)
-        params = {k: v for k, v in request.values.items() if k != "resume"}
-        pending[pending_id] = {"params": params, "created": int(time.time())}
-        while len(pending) > MAX_PENDING:
-            pending.pop(min(pending, key=lambda k: pending[k]["created"]))
-    session["pending"] = pending
-    return pending_id
-
-
-def _forget_pending(pending_id: str | None) -> None:
-    if pending_id and pending_id in session.get("pending", {}):
-        pending = dict(session["pending"])
-        pending.pop(pending_id)
-        session["pending"] = pending
-
-
-def resume_url(pending_id: str | None) -> str | None:
-    """Where to send the citizen to carry on with a pending authorization request."""
-    pending = _pending(pending_id)
-    if not pending:
-        return None
-    return url_for("oidc.authorize", **pending["params"], resume=pending_id)
-
-
-def mark_consented(pending_id: str) -> None:
-    pending = dict(session.get("pending", {}))
-    pending[pending_id] = {**pending[pending_id], "consented": True}
-    session["pending"] = pending
-
-
 @bp.post("/oauth/consent")
 def consent():
     form = ConsentForm()
     pending_id = form.rid.data
-    params = _pending(pending_id).get("params")
+    params = pending.get(pending_id).get("params")
     if not form.validate_on_submit() or params is None:
         return render_template("errors/error.html", title=_("This page has expired"),
                                message=_("Go back to the service and sign in again.")), 400
     if form.allow.data:
-        mark_consented(pending_id)
-        return redirect(resume_url(pending_id), 303)
-    _forget_pending(pending_id)
+        pending.mark_consented(pending_id)
+        return redirect(pending.resume_url(pending_id), 303)
+    pending.forget(pending_id)
     denied = {"error": "access_denied", "state": params.get("state"), "iss": provider().issuer}
     return redirect(add_params_to_uri(params["redirect_uri"], {k: v for k, v in denied.items() if v}), 303)
 
