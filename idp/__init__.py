@@ -39,12 +39,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _prepare_instance(app: Flask) -> None:
     cfg = app.config
-    folder = instance.ensure_dir(cfg["IDP_INSTANCE_DIR"])
+    try:
+        folder = instance.ensure_dir(cfg["IDP_INSTANCE_DIR"])
+    except OSError as error:
+        raise settings.ConfigError(f"IDP_INSTANCE_DIR: cannot create {error.filename}: {error.strerror}") from None
     retention = max(cfg["IDP_ACCESS_TOKEN_TTL"], cfg["IDP_ID_TOKEN_TTL"])
     with instance.locked(folder):
         cfg["SECRET_KEY"] = cfg["IDP_SECRET_KEY"] or instance.secret_key(folder)
         signing_keys = SigningKeys(cfg["IDP_SIGNING_KEYS"], retention)
-        signing_keys.ensure()
+        try:
+            signing_keys.ensure()
+        except OSError as error:
+            raise settings.ConfigError(f"IDP_SIGNING_KEYS: cannot create {error.filename}: {error.strerror}") from None
         if cfg["IDP_DB_AUTO_UPGRADE"]:
             db.upgrade(cfg["IDP_DATABASE_URL"])
     app.extensions["idp.signing_keys"] = signing_keys

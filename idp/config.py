@@ -151,10 +151,21 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     return _derive(values)
 
 
+def _database_url(raw: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(raw).get_dialect()  # also loads the driver, so a missing one is named now
+    except (ArgumentError, NoSuchModuleError, ImportError) as error:
+        raise ConfigError(f"IDP_DATABASE_URL: cannot use {raw!r} ({error})") from None
+    return raw
+
+
 def _derive(values: dict) -> dict:
     instance = Path(values["IDP_INSTANCE_DIR"]).resolve()
     values["IDP_INSTANCE_DIR"] = str(instance)
-    values["IDP_DATABASE_URL"] = values["IDP_DATABASE_URL"] or f"sqlite:///{instance / 'idp.sqlite3'}"
+    values["IDP_DATABASE_URL"] = _database_url(values["IDP_DATABASE_URL"] or f"sqlite:///{instance / 'idp.sqlite3'}")
     values["IDP_SIGNING_KEYS"] = values["IDP_SIGNING_KEYS"] or str(instance / "jwks.private.json")
     values["IDP_ENV"] = values["IDP_ENV"] or "production"
     if not Path(values["IDP_THEME_DIR"]).is_dir():

@@ -14,8 +14,13 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .instance import ensure_dir, locked
+
+# Probes and SHUTDOWN expect the connection to fail; redis-py's default retries only add seconds.
+NO_RETRY = Retry(NoBackoff(), 0)
 
 
 class Keys:
@@ -72,7 +77,7 @@ def stop_embedded(instance_dir: str | Path) -> bool:
     if not _answers(socket_path):
         return False
     with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection: the success case
-        redis.Redis(unix_socket_path=str(socket_path)).shutdown(nosave=True)
+        redis.Redis(unix_socket_path=str(socket_path), retry=NO_RETRY).shutdown(nosave=True)
     return True
 
 
@@ -80,7 +85,7 @@ def _answers(socket_path: Path) -> bool:
     if not os.path.exists(socket_path):
         return False
     try:
-        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1, retry=NO_RETRY).ping())
     except redis.RedisError:
         return False
 
