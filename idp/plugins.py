@@ -10,16 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from blinker import Namespace
 from flask import Flask, current_app
 
 from .config import ConfigError
-
-signals = Namespace()
-#: sent with ``user_id`` when an admin or a reset ends every session of a user
-user_revoked = signals.signal("user-revoked")
-#: sent with ``user_id`` when a password changes
-password_changed = signals.signal("password-changed")
 
 
 @dataclass

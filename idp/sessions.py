@@ -1,9 +1,7 @@
 """Server-side login sessions in Redis.
 
 The cookie carries only a random id; the data lives under ``session:<sha256(id)>``
-with the idle timeout as TTL, and ``created`` enforces the absolute timeout.  A
-signed-in session is indexed under ``user-sessions:<user id>`` so that every session
-of a citizen can be ended at once (password reset, admin revocation).
+with the idle timeout as TTL, and ``created`` enforces the absolute timeout.
 """
 
 from __future__ import annotations
@@ -12,10 +10,9 @@ import hashlib
 import json
 import secrets
 import time
-from typing import Any
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
@@ -90,10 +87,6 @@ class RedisSessionInterface(SessionInterface):
         ttl = min(self.idle_timeout, max(1, int(self.max_age - (time.time() - session.get("created", 0)))))
         if session.modified or session.regenerate:
             self.redis.set(key, json.dumps(dict(session)), ex=ttl)
-            if "user_id" in session:
-                index = self.keys("user-sessions", session["user_id"])
-                self.redis.sadd(index, _storage_id(session.cookie_value))
-                self.redis.expire(index, self.max_age)
         else:
             self.redis.expire(key, ttl)
         response.set_cookie(
@@ -122,22 +115,8 @@ def end(session: ServerSession) -> None:
     session.regenerate = True
 
 
-def end_all_for_user(user_id: int) -> int:
-    """End every session of a citizen, on every instance; return how many ended."""
-    interface: RedisSessionInterface = current_app.session_interface  # type: ignore[assignment]
-    index = interface.keys("user-sessions", user_id)
-    stored = interface.redis.smembers(index)
-    ended = interface.redis.delete(*[interface.keys("session", s) for s in stored]) if stored else 0
-    interface.redis.delete(index)
-    return int(ended)
-
-
 def init_app(app: Flask, client: redis.Redis, keys) -> None:
     app.session_interface = RedisSessionInterface(
         client, keys, app.config["IDP_SESSION_IDLE_TIMEOUT"], app.config["IDP_SESSION_MAX_AGE"]
     )
     app.before_request(_raise_if_unavailable)
-
-
-def current_user_id(session: dict[str, Any]) -> int | None:
-    return session.get("user_id")
