@@ -131,11 +131,23 @@ def app_config(tmp_path, database_url, redis_url, redis, signing_keys_file) -> d
 
 
 @pytest.fixture
-def app(app_config):
-    application = create_app(app_config)
-    yield application
-    application.extensions["idp.db"].remove()
-    application.extensions["idp.engine"].dispose()
+def build_app(app_config):
+    """Apps on the test's database and Redis, with settings changed; closed after the test."""
+    built = []
+
+    def build(**overrides):
+        built.append(create_app({**app_config, **overrides}))
+        return built[-1]
+
+    yield build
+    for application in built:
+        application.extensions["idp.db"].remove()
+        application.extensions["idp.engine"].dispose()
+
+
+@pytest.fixture
+def app(build_app):
+    return build_app()
 
 
 @pytest.fixture

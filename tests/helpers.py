@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import secrets
+import threading
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from jose import jwt as jose_jwt
+from werkzeug.serving import make_server
 
 from idp.clients import register
 from idp.users import create
@@ -93,3 +96,17 @@ def jose_claims(browser, token: str, audience: str | None = None, access_token: 
     options = {"verify_aud": audience is not None, "verify_at_hash": access_token is not None}
     return jose_jwt.decode(token, key, algorithms=[header["alg"]], audience=audience, issuer=issuer,
                            access_token=access_token, options=options)
+
+
+@contextlib.contextmanager
+def served(wsgi_app, port: int = 0):
+    """A WSGI app behind a real threaded HTTP server on loopback; yields its base URL."""
+    server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

@@ -4,39 +4,19 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from idp import create_app
-
 from conftest import free_port
-from helpers import PASSWORD, make_client, make_user
+from helpers import PASSWORD, make_client, make_user, served
 
 CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-class Served:
-    """A WSGI app on a loopback port, in a thread, for the length of a test."""
-
-    def __init__(self, wsgi_app, port: int):
-        self.server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
 
 
 @Request.application
@@ -58,21 +38,20 @@ def browser():
 
 
 @pytest.fixture
-def live(app_config, db):
-    port, rp_port = free_port(), free_port()
-    app = create_app({**app_config, "IDP_ISSUER": f"http://127.0.0.1:{port}"})
-    with Served(app, port) as idp, Served(relying_party, rp_port) as rp:
+def live(build_app):
+    """The provider (its issuer being its own URL) and a relying party, both over real HTTP."""
+    port = free_port()
+    with served(build_app(IDP_ISSUER=f"http://127.0.0.1:{port}"), port) as idp, served(relying_party) as rp:
         yield idp, rp
-    app.extensions["idp.engine"].dispose()
 
 
 def test_a_citizen_signs_in_without_javascript_and_returns_to_the_service(browser, live, db):
     idp, rp = live
     make_user(db)
-    client_id, _ = make_client(db, redirect_uris=[f"{rp.url}/callback"])
+    client_id, _ = make_client(db, redirect_uris=[f"{rp}/callback"])
     page = browser
-    page.goto(f"{idp.url}/oauth/authorize?response_type=code&client_id={client_id}"
-              f"&redirect_uri={rp.url}/callback&scope=openid&state=abc")
+    page.goto(f"{idp}/oauth/authorize?response_type=code&client_id={client_id}"
+              f"&redirect_uri={rp}/callback&scope=openid&state=abc")
 
     assert page.locator("h1").inner_text() == "Se connecter"
     page.fill("#username", "jean.dupont")
@@ -86,14 +65,14 @@ def test_a_citizen_signs_in_without_javascript_and_returns_to_the_service(browse
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
 
-    assert page.url.startswith(f"{rp.url}/callback?")
+    assert page.url.startswith(f"{rp}/callback?")
     received = parse_qs(urlparse(page.url).query)
-    assert received["state"] == ["abc"] and received["iss"] == [idp.url] and received["code"]
+    assert received["state"] == ["abc"] and received["iss"] == [idp] and received["code"]
 
 
 def test_the_login_page_switches_to_english(browser, live):
     idp, _ = live
-    browser.goto(f"{idp.url}/login")
+    browser.goto(f"{idp}/login")
     browser.click("text=English")
     assert browser.locator("h1").inner_text() == "Sign in"
     assert browser.locator("label[for=username]").inner_text() == "Identifier or e-mail address"

@@ -11,7 +11,6 @@ from alembic.script import ScriptDirectory
 from jose import jwt as jose_jwt
 from sqlalchemy import create_engine, inspect, select, text
 
-from idp import create_app
 from idp.db import alembic_config
 from idp.models import User
 
@@ -230,7 +229,7 @@ def kids(browser) -> dict[str, str]:
     return {key["kid"]: key["alg"] for key in browser.get("/oauth/jwks").get_json()["keys"]}
 
 
-def test_keys_rotate_signs_with_new_keys_and_keeps_the_old_ones_published(idp, app_config, client, db):
+def test_keys_rotate_signs_with_new_keys_and_keeps_the_old_ones_published(idp, build_app, client, db):
     make_user(db)
     client_id, secret = add_client(idp, "--redirect-uri", CALLBACK)
     before = kids(client)
@@ -239,26 +238,22 @@ def test_keys_rotate_signs_with_new_keys_and_keeps_the_old_ones_published(idp, a
 
     rotated = idp("keys", "rotate")
 
-    fresh = create_app(app_config)
-    try:
-        browser = fresh.test_client()
-        after = kids(browser)
-        assert len(after) == 4 and set(before) < set(after)
-        added = {kid: alg for kid, alg in after.items() if kid not in before}
-        assert sorted(added.values()) == ["ES256", "RS256"]
-        assert all(kid in rotated.stdout for kid in added)
-        assert jose_claims(browser, old["id_token"], audience=client_id)["aud"] == client_id
-        assert jose_claims(browser, old["access_token"], audience=client_id)["client_id"] == client_id
+    browser = build_app().test_client()
+    after = kids(browser)
+    assert len(after) == 4 and set(before) < set(after)
+    added = {kid: alg for kid, alg in after.items() if kid not in before}
+    assert sorted(added.values()) == ["ES256", "RS256"]
+    assert all(kid in rotated.stdout for kid in added)
+    assert jose_claims(browser, old["id_token"], audience=client_id)["aud"] == client_id
+    assert jose_claims(browser, old["access_token"], audience=client_id)["client_id"] == client_id
 
-        refreshed = browser.post("/oauth/token", auth=(client_id, secret),
-                                 data={"grant_type": "refresh_token", "refresh_token": old["refresh_token"]})
-        assert refreshed.status_code == 200, refreshed.data
-        new = refreshed.get_json()
-        for token in (new["id_token"], new["access_token"]):
-            assert jose_jwt.get_unverified_header(token)["kid"] in added
-        assert jose_claims(browser, new["id_token"], audience=client_id, access_token=new["access_token"])
-    finally:
-        fresh.extensions["idp.engine"].dispose()
+    refreshed = browser.post("/oauth/token", auth=(client_id, secret),
+                             data={"grant_type": "refresh_token", "refresh_token": old["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.data
+    new = refreshed.get_json()
+    for token in (new["id_token"], new["access_token"]):
+        assert jose_jwt.get_unverified_header(token)["kid"] in added
+    assert jose_claims(browser, new["id_token"], audience=client_id, access_token=new["access_token"])
     assert kids(client) == after  # the app already running reloads the key file without a restart
 
 

@@ -1,17 +1,13 @@
 """Authorization codes: single use, short-lived, bound to client and redirect URI, stored only as a hash."""
 
-import contextlib
 import hashlib
 import threading
 import time
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from idp import create_app
-
-from helpers import REDIRECT_URI, get_code, make_client, make_user, redeem
+from helpers import REDIRECT_URI, get_code, make_client, make_user, redeem, served
 
 CONCURRENT_REDEMPTIONS = 8
 
@@ -23,30 +19,6 @@ def bearer(token: str) -> dict:
 def assert_invalid_grant(response):
     assert response.status_code == 400, response.data
     assert response.get_json()["error"] == "invalid_grant"
-
-
-@contextlib.contextmanager
-def built_app(config: dict):
-    application = create_app(config)
-    try:
-        yield application
-    finally:
-        application.extensions["idp.db"].remove()
-        application.extensions["idp.engine"].dispose()
-
-
-@contextlib.contextmanager
-def served(application):
-    """The app behind a real threaded HTTP server on loopback; yields its base URL."""
-    server = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def redis_contents(redis) -> list[str]:
@@ -93,14 +65,13 @@ def test_a_replayed_code_revokes_what_its_first_redemption_issued(client, db, ci
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}))
 
 
-def test_an_expired_code_is_refused(app_config, db, citizen):
+def test_an_expired_code_is_refused(build_app, db, citizen):
     client_id, secret = make_client(db)
-    with built_app({**app_config, "IDP_AUTH_CODE_TTL": 5}) as short_lived:
-        browser = short_lived.test_client()
-        code = get_code(browser, client_id)["code"]
-        time.sleep(5.5)
+    browser = build_app(IDP_AUTH_CODE_TTL=5).test_client()
+    code = get_code(browser, client_id)["code"]
+    time.sleep(5.5)
 
-        assert_invalid_grant(redeem(browser, client_id, secret, code))
+    assert_invalid_grant(redeem(browser, client_id, secret, code))
 
 
 def test_a_code_redeemed_by_another_client_is_refused(client, db, citizen):

@@ -43,7 +43,7 @@ def wait_until(check, timeout: float, process: subprocess.Popen, log) -> None:
 def healthy(url: str) -> bool:
     try:
         return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or too busy starting to answer in time
         return False
 
 

@@ -6,27 +6,9 @@ import re
 
 import pytest
 
-from idp import create_app
-
 from conftest import free_port
 
 RFC6749_ERROR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2: the characters of an error code
-
-
-@pytest.fixture
-def build_app(app_config):
-    """Variant apps built from the test's configuration, closed after the test."""
-    built = []
-
-    def build(**overrides):
-        application = create_app({**app_config, **overrides})
-        built.append(application)
-        return application
-
-    yield build
-    for application in built:
-        application.extensions["idp.db"].remove()
-        application.extensions["idp.engine"].dispose()
 
 
 def assert_no_stack_trace(response) -> None:

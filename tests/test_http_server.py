@@ -1,36 +1,24 @@
 """The code flow over real HTTP: Authlib's OAuth 2.0 client as the relying party, requests as the browser."""
 
 import secrets
-import threading
 from urllib.parse import urljoin
 
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from jose import jwt as jose_jwt
-from werkzeug.serving import make_server
-
-from idp import create_app
 
 from conftest import free_port
-from helpers import PASSWORD, csrf_token, make_client, make_user, query
+from helpers import PASSWORD, csrf_token, make_client, make_user, query, served
 
 
 @pytest.fixture
-def server(app_config):
-    """The provider served by werkzeug on a free port, its issuer being that URL."""
+def server(build_app):
+    """The provider served over real HTTP on a free port, its issuer being that URL."""
     port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    app = create_app({**app_config, "IDP_ISSUER": issuer})
-    httpd = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield issuer, app
-    httpd.shutdown()
-    thread.join(10)
-    httpd.server_close()
-    app.extensions["idp.db"].remove()
-    app.extensions["idp.engine"].dispose()
+    app = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}")
+    with served(app, port) as issuer:
+        yield issuer, app
 
 
 @pytest.fixture

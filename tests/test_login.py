@@ -8,28 +8,10 @@ import time
 import argon2
 import pytest
 
-from idp import create_app
-
 from helpers import PASSWORD, csrf_token, login, make_user
 
 WRONG = "Identifiant ou mot de passe incorrect."
 COOKIE = "idp_session"
-
-
-@pytest.fixture
-def build_app(app_config):
-    """Variant apps on the same database and Redis, closed after the test."""
-    built = []
-
-    def build(**overrides):
-        application = create_app({**app_config, **overrides})
-        built.append(application)
-        return application
-
-    yield build
-    for application in built:
-        application.extensions["idp.db"].remove()
-        application.extensions["idp.engine"].dispose()
 
 
 def signed_in(browser) -> bool:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import idp
-from idp import create_app
 from idp.config import ConfigError
 
 PLUGINS = {
@@ -53,22 +52,8 @@ def installed(site, monkeypatch):
         monkeypatch.delitem(sys.modules, package, raising=False)
 
 
-@pytest.fixture
-def start(app_config):
-    """create_app with IDP_PLUGINS set; the apps' engines are closed at the end."""
-    apps = []
-
-    def build(plugins: str):
-        apps.append(create_app({**app_config, "IDP_PLUGINS": plugins}))
-        return apps[-1]
-
-    yield build
-    for app in apps:
-        app.extensions["idp.engine"].dispose()
-
-
-def test_enabled_plugin_adds_its_link_under_the_login_form(installed, start):
-    app = start("helpme")
+def test_enabled_plugin_adds_its_link_under_the_login_form(installed, build_app):
+    app = build_app(IDP_PLUGINS="helpme")
 
     page = app.test_client().get("/login")
 
@@ -81,9 +66,9 @@ def test_installed_plugin_does_nothing_unless_enabled(installed, client):
 
 
 @pytest.mark.parametrize("plugins", ["nosuch", "helpme nosuch", "helpme,nosuch"])
-def test_unknown_plugin_stops_the_start_naming_it(installed, start, plugins):
+def test_unknown_plugin_stops_the_start_naming_it(installed, build_app, plugins):
     with pytest.raises(ConfigError) as error:
-        start(plugins)
+        build_app(IDP_PLUGINS=plugins)
 
     message = str(error.value)
     assert "IDP_PLUGINS" in message and "'nosuch'" in message
@@ -91,9 +76,9 @@ def test_unknown_plugin_stops_the_start_naming_it(installed, start, plugins):
 
 
 @pytest.mark.parametrize("name", ["broken", "unimportable"])
-def test_plugin_that_fails_to_load_stops_the_start_naming_it(installed, start, name):
+def test_plugin_that_fails_to_load_stops_the_start_naming_it(installed, build_app, name):
     with pytest.raises(ConfigError) as error:
-        start(name)
+        build_app(IDP_PLUGINS=name)
 
     message = str(error.value)
     assert "IDP_PLUGINS" in message and repr(name) in message

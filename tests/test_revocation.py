@@ -1,13 +1,10 @@
 """Token revocation (RFC 7009) and introspection (RFC 7662), as relying parties and resource servers see them."""
 
-import contextlib
 import math
 import secrets
 import time
 
 import pytest
-
-from idp import create_app
 
 from helpers import get_code, jose_claims, make_client, make_user, pkce_pair, redeem
 
@@ -42,16 +39,6 @@ def introspect(browser, client_id, secret, token):
 def refresh(browser, client_id, secret, refresh_token):
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     return browser.post("/oauth/token", data=data, auth=(client_id, secret))
-
-
-@contextlib.contextmanager
-def built_app(config: dict):
-    application = create_app(config)
-    try:
-        yield application
-    finally:
-        application.extensions["idp.db"].remove()
-        application.extensions["idp.engine"].dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -204,13 +191,12 @@ def test_the_denylist_entry_lives_no_longer_than_the_token(client, db, redis):
     assert remaining - 5 <= redis.ttl(key) <= math.ceil(remaining)
 
 
-def test_revocation_is_visible_on_every_instance(app_config, client, db):
+def test_revocation_is_visible_on_every_instance(build_app, client, db):
     client_id, secret, tokens = signed_in(client, db)
-    with built_app(app_config) as second:
-        other_instance = second.test_client()
-        assert other_instance.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 200
+    other_instance = build_app().test_client()
+    assert other_instance.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 200
 
-        assert revoke(client, client_id, secret, tokens["access_token"]).status_code == 200
+    assert revoke(client, client_id, secret, tokens["access_token"]).status_code == 200
 
-        assert other_instance.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
-        assert introspect(other_instance, client_id, secret, tokens["access_token"]) == {"active": False}
+    assert other_instance.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 401
+    assert introspect(other_instance, client_id, secret, tokens["access_token"]) == {"active": False}
