@@ -77,6 +77,9 @@ class RedisSessionInterface(SessionInterface):
         if session.regenerate and session.cookie_value:
             self.redis.delete(self.keys("session", _storage_id(session.cookie_value)))
             session.cookie_value = None
+            if not session:  # signed out: the browser forgets the cookie too
+                response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax", secure=secure)
+                return
         if not session and not session.cookie_value:
             return
         if session.cookie_value is None:

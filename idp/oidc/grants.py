@@ -101,8 +101,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             revoke_code_issue(code_hash)
             return None
         record = AuthorizationCode(**json.loads(raw))
-        # From here on a replay of this code finds the marker and revokes what it issued.
-        ctx.redis.set(ctx.keys("code-issued", code_hash), "{}", ex=ctx.config["IDP_REFRESH_TOKEN_TTL"])
+        # From here on a replay of this code finds the marker and revokes what it issued.  The marker
+        # lives as long as an access token: replays race the client within seconds, and a marker kept
+        # for the refresh tokens' 30 days would grow Redis with every login.
+        ctx.redis.set(ctx.keys("code-issued", code_hash), "{}", ex=ctx.config["IDP_ACCESS_TOKEN_TTL"])
         self.request.code_hash = code_hash
         return record if record.client_id == client.client_id else None
 
