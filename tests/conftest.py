@@ -82,8 +82,7 @@ def sqlite_template(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url():
     """A fresh database on the PostgreSQL server, migrated once, dropped at the end."""
-    if not PG_URL:
-        pytest.skip("IDP_TEST_DATABASE_URL is not set")
+    assert PG_URL, "requested only when IDP_TEST_DATABASE_URL is set (see DATABASES)"
     server = make_url(PG_URL)
     name = f"idp_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
