@@ -20,10 +20,7 @@ from .config import ConfigError
 def _app():
     from . import create_app
 
-    try:
-        return create_app()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
+    return create_app()  # a ConfigError becomes one line in _Group.invoke
 
 
 class _Group(click.Group):

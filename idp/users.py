@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import User
@@ -27,16 +27,6 @@ def find_by_login(db: Session, login: str) -> User | None:
     key = email_key(login) if "@" in login else username_key(login)
     column = User.email_key if "@" in login else User.username_key
     return db.scalar(select(User).where(column == key))
-
-
-def find(db: Session, ref: str) -> User | None:
-    """An account by internal id, subject, identifier or e-mail."""
-    if not ref or len(ref) > 254 or "\x00" in ref:
-        return None
-    clauses = [User.sub == ref, User.username_key == username_key(ref), User.email_key == email_key(ref)]
-    if ref.isdigit():
-        clauses.append(User.id == int(ref))
-    return db.scalar(select(User).where(or_(*clauses)))
 
 
 def create(

@@ -18,3 +18,18 @@ def test_published_keys_stay_cacheable(client):
     response = client.get("/oauth/jwks")
     assert response.headers["Cache-Control"] == "public, max-age=300"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("get", "/.well-known/openid-configuration"), ("get", "/oauth/jwks"), ("post", "/oauth/token"),
+    ("get", "/oauth/userinfo"), ("post", "/oauth/revoke"),
+])
+def test_protocol_endpoints_answer_browser_based_relying_parties(client, method, path):
+    response = getattr(client, method)(path, headers={"Origin": "https://spa.example.fr"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+
+
+@pytest.mark.parametrize("path", ["/login", "/oauth/introspect"])
+def test_pages_and_confidential_endpoints_are_not_shared_across_origins(client, path):
+    assert "Access-Control-Allow-Origin" not in client.get(path, headers={"Origin": "https://spa.example.fr"}).headers
