@@ -11,7 +11,23 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from . import db, errors, health, i18n, instance, login, plugins, ratelimit, security_headers, sessions
+from . import (
+    db,
+    devmail,
+    errors,
+    health,
+    i18n,
+    instance,
+    jobs,
+    login,
+    mail,
+    one_time_tokens,
+    plugins,
+    ratelimit,
+    redaction,
+    security_headers,
+    sessions,
+)
 from .keys import SigningKeys
 from .oidc import server as oidc_server
 from .oidc import views as oidc_views
@@ -34,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = app.config["IDP_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     logging.getLogger("idp").setLevel(logging.INFO)
+    redaction.init_app()
     return app
 
 
@@ -64,6 +81,9 @@ def _attach_storage(app: Flask) -> None:
     app.extensions["idp"] = Provider(cfg["IDP_ISSUER"], client, keys, app.extensions["idp.signing_keys"], cfg)
     db.init_app(app)
     sessions.init_app(app, client, keys)
+    one_time_tokens.init_app(app, client, keys)
+    jobs.init_app(app, client, keys)
+    mail.init_app(app, client, keys)
     ratelimit.init_app(app, url.replace("unix://", "redis+unix://", 1))
 
 
@@ -78,5 +98,6 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(oidc_views.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(health.bp)
+    devmail.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)

@@ -10,6 +10,7 @@ import signal
 import sys
 
 import click
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from . import config as settings
@@ -48,10 +49,18 @@ def serve(host: str, port: int, demo: bool) -> None:
     if demo:
         with app.app_context():
             _print_demo(_create_demo(app))
+    from .jobs import Worker
+    from .mail import DevMailbox
+
+    worker = Worker(app)
+    worker.start_thread()  # production runs `idp mail worker` instead
     click.echo(f"Sésame listens on http://{host}:{port} (issuer {app.config['IDP_ISSUER']})")
+    if isinstance(app.extensions["idp.mail"], DevMailbox):
+        click.echo(f"No IDP_SMTP_URL: mails are kept at http://{host}:{port}/dev/mail")
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
+        worker.stop()
         if not app.config["IDP_REDIS_URL"]:
             from .redis_store import stop_embedded
 
@@ -165,12 +174,15 @@ def users_add(username, email, given_name, family_name, birthdate, password_stdi
     from sqlalchemy.exc import IntegrityError
 
     from .db import session
+    from .password_policy import problems
     from .users import create
 
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     app = _app()
-    if password is not None and len(password) < app.config["IDP_PASSWORD_MIN_LENGTH"]:
-        raise click.BadParameter(f"the password needs at least {app.config['IDP_PASSWORD_MIN_LENGTH']} characters")
+    with app.app_context(), force_locale("en"):
+        refused = problems(password, username, email) if password is not None else []
+    if refused:
+        raise click.BadParameter(" ".join(refused), param_hint="--password-stdin")
     with app.app_context():
         db = session()
         try:
@@ -199,6 +211,33 @@ def users_list(as_json: bool) -> None:
         return
     for item in items:
         click.echo(f"{item['id']:>6}  {item['username']:<24} {item['email']:<32} {item['status']}")
+
+
+@main.group(help="Outgoing mail.")
+def mail() -> None:
+    pass
+
+
+@mail.command("worker", help="Send queued mails and run queued jobs, with retries (production).")
+@click.option("--drain", is_flag=True, help="Exit once the queue is empty instead of waiting for more.")
+@click.option("--timeout", default=300.0, show_default=True, help="With --drain: give up after this many seconds.")
+def mail_worker(drain: bool, timeout: float) -> None:
+    from .jobs import Worker
+
+    app = _app()
+    worker = Worker(app)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())  # finish the job in hand, then stop
+    signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    if drain:
+        ran = worker.drain(timeout)
+        left = app.extensions["idp.jobs"].pending()
+        click.echo(f"{ran} job(s) run, {left} left.")
+        if left:
+            raise SystemExit(1)
+        return
+    click.echo("Mail worker started; SIGTERM stops it after the job in hand.")
+    worker.run_forever()
+    click.echo("Mail worker stopped.")
 
 
 @main.group(help="Signing keys.")

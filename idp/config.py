@@ -112,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_VERIFY_TOKEN_TTL", 86400, "Life of an e-mail verification link, seconds", _int(60)),
     Setting("IDP_PASSWORD_MIN_LENGTH", 15, "Shortest password accepted (never below 8)", _password_min),
     Setting("IDP_ENV", None, "`development` for `idp serve`, `production` under gunicorn", _env),
-    Setting("IDP_PLUGINS", [], "Plugins to enable, by entry-point name (`idp.plugins`)", _names),
+    Setting("IDP_PLUGINS", ["recovery"], "Plugins to enable, by entry-point name (`idp.plugins`)", _names),
     Setting("IDP_THEME_DIR", str(BUNDLED_THEME), "Folder of the Jinja templates (pages and mails)"),
     Setting("IDP_DEFAULT_LOCALE", "fr", "Language when the browser asks for none we have", _locale),
     Setting("IDP_SESSION_IDLE_TIMEOUT", 1800, "A login session ends after this many idle seconds", _int(60)),
@@ -124,6 +124,12 @@ SETTINGS: tuple[Setting, ...] = (
             _int(60)),
     Setting("IDP_LOGIN_RATE_LIMIT", "20/minute", "Login attempts per client address", _rate),
     Setting("IDP_LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes", "Failed logins per account", _rate),
+    Setting("IDP_RECOVERY_RATE_LIMIT", "10/minute;60/hour",
+            "Recovery and reset requests per client address", _rate),
+    Setting("IDP_RECOVERY_ACCOUNT_RATE_LIMIT", "3 per 15 minutes",
+            "Recovery requests per identifier or e-mail typed, and recovery mails per account", _rate),
+    Setting("IDP_NOTICE_TOKEN_TTL", 604800,
+            "Life of the \"it was not me\" link in a password-changed notice, seconds", _int(60)),
     Setting("IDP_TRUSTED_PROXIES", 0, "Reverse proxies in front (X-Forwarded-For hops to trust)", _int(0)),
 )
 

@@ -1,6 +1,12 @@
-"""Password hashing with argon2id at OWASP's recommended parameters."""
+"""Password hashing with argon2id at OWASP's recommended parameters.
+
+Passwords are hashed and checked after NFKC, so the same text typed on another
+keyboard (composed or decomposed accents, full-width digits) still matches.
+"""
 
 from __future__ import annotations
+
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,12 +18,13 @@ _DUMMY_HASH = _hasher.hash("no account has this password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher.hash(unicodedata.normalize("NFKC", password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        matches = _hasher.verify(password_hash or _DUMMY_HASH, unicodedata.normalize("NFKC", password))
+        return matches and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -17,8 +18,14 @@ from .config import ConfigError
 
 @dataclass
 class Hooks:
-    #: callables returning ``[(url, label), ...]`` shown under the login form
+    """What a plugin can add to.  Events are called in the request (or job) that caused them."""
+
+    #: callables returning ``[(url, label), ...]`` shown under the login form (they may read ``rid``)
     login_links: list[Callable[[], list[tuple[str, str]]]] = field(default_factory=list)
+    #: ``f(user, reason)`` once a citizen's password changed and everything it protected was revoked
+    password_changed: list[Callable[[Any, str], None]] = field(default_factory=list)
+    #: ``f(user)`` when a citizen's sessions and tokens are revoked; returns ``{"what": count}`` it revoked
+    user_revoked: list[Callable[[Any], dict[str, int]]] = field(default_factory=list)
     enabled: list[str] = field(default_factory=list)
 
 

@@ -3,6 +3,8 @@ account (failed logins), so a distributed guesser and a single noisy address bot
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Flask, current_app, render_template
 from flask_babel import gettext as _
 from flask_limiter import Limiter
@@ -35,3 +37,10 @@ def account_limit_exceeded(account_key: str) -> bool:
 
 def record_failed_login(account_key: str) -> None:
     limiter.limiter.hit(_account_limit(), "login-account", account_key)
+
+
+def allow(limit: str, scope: str, key: str) -> bool:
+    """Count one attempt of ``scope`` for ``key`` (an address, an account); False once over ``limit``.
+
+    ``key`` is stored hashed: it may be what a citizen typed."""
+    return limiter.limiter.hit(parse(limit), scope, hashlib.sha256(key.encode()).hexdigest())

@@ -2,6 +2,8 @@
 
 The cookie carries only a random id; the data lives under ``session:<sha256(id)>``
 with the idle timeout as TTL, and ``created`` enforces the absolute timeout.
+``user-sessions:<user id>`` lists a citizen's signed-in sessions, so a password
+reset or the help desk can end them all at once.
 """
 
 from __future__ import annotations
@@ -12,12 +14,22 @@ import secrets
 import time
 
 import redis
-from flask import Flask
+from flask import Flask, current_app
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 COOKIE_NAME = "idp_session"
+
+# KEYS: the user's index. ARGV: session key prefix. Returns how many sessions were live.
+_END_ALL = """
+local ended = 0
+for _, storage_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  ended = ended + redis.call('DEL', ARGV[1] .. storage_id)
+end
+redis.call('DEL', KEYS[1])
+return ended
+"""
 
 
 def _storage_id(cookie_value: str) -> str:
@@ -35,6 +47,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.new = new
         self.modified = False
         self.regenerate = False
+        self.owner = (initial or {}).get("user_id")  # whose index lists the stored copy
 
 
 class _Unavailable(ServerSession):
@@ -51,11 +64,12 @@ def _raise_if_unavailable() -> None:
 
 
 class RedisSessionInterface(SessionInterface):
-    def __init__(self, redis, keys, idle_timeout: int, max_age: int):
-        self.redis = redis
+    def __init__(self, client: redis.Redis, keys, idle_timeout: int, max_age: int):
+        self.redis = client
         self.keys = keys
         self.idle_timeout = idle_timeout
         self.max_age = max_age
+        self._end_all = client.register_script(_END_ALL)
 
     def open_session(self, app: Flask, request) -> ServerSession:
         cookie_value = request.cookies.get(COOKIE_NAME)
@@ -75,8 +89,7 @@ class RedisSessionInterface(SessionInterface):
             return
         secure = app.config["IDP_ISSUER"].startswith("https://")
         if session.regenerate and session.cookie_value:
-            self.redis.delete(self.keys("session", _storage_id(session.cookie_value)))
-            session.cookie_value = None
+            self._forget(session)
             if not session:  # signed out: the browser forgets the cookie too
                 response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax", secure=secure)
                 return
@@ -90,12 +103,36 @@ class RedisSessionInterface(SessionInterface):
         ttl = min(self.idle_timeout, max(1, int(self.max_age - (time.time() - session.get("created", 0)))))
         if session.modified or session.regenerate:
             self.redis.set(key, json.dumps(dict(session)), ex=ttl)
+            if session.get("user_id") and session.owner != session["user_id"]:
+                self._index(session, ttl)
         else:
             self.redis.expire(key, ttl)
         response.set_cookie(
             COOKIE_NAME, session.cookie_value, httponly=True, samesite="Lax", secure=secure, path="/"
         )
         response.vary.add("Cookie")
+
+    def _forget(self, session: ServerSession) -> None:
+        storage_id = _storage_id(session.cookie_value)
+        pipe = self.redis.pipeline()
+        pipe.delete(self.keys("session", storage_id))
+        if session.owner:
+            pipe.srem(self.keys("user-sessions", session.owner), storage_id)
+        pipe.execute()
+        session.cookie_value = None
+        session.owner = None
+
+    def _index(self, session: ServerSession, ttl: int) -> None:
+        index = self.keys("user-sessions", session["user_id"])
+        pipe = self.redis.pipeline()
+        pipe.sadd(index, _storage_id(session.cookie_value))
+        pipe.expire(index, self.max_age)  # outlives every session it lists
+        pipe.execute()
+        session.owner = session["user_id"]
+
+    def end_all_for_user(self, user_id: int) -> int:
+        """End every signed-in session of a citizen, on every instance; how many were live."""
+        return int(self._end_all(keys=[self.keys("user-sessions", user_id)], args=[self.keys("session", "")]))
 
 
 def begin_login(session: ServerSession, user_id: int, amr: list[str]) -> None:
@@ -115,6 +152,20 @@ def begin_login(session: ServerSession, user_id: int, amr: list[str]) -> None:
 
 def end(session: ServerSession) -> None:
     session.clear()
+    session.regenerate = True
+
+
+def end_all_for_user(user_id: int) -> int:
+    """End every signed-in session of a citizen (password reset, help desk)."""
+    return current_app.session_interface.end_all_for_user(user_id)
+
+
+def sign_out_keeping_requests(session: ServerSession) -> None:
+    """Sign out this browser but keep its pending authorization requests and language."""
+    kept = {k: session[k] for k in ("pending", "lang") if k in session}
+    session.clear()
+    session.update(kept)
+    session["created"] = int(time.time())
     session.regenerate = True
 
 

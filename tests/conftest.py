@@ -3,16 +3,20 @@ PostgreSQL when IDP_TEST_DATABASE_URL is set (every app test then runs on both).
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import redis as redis_lib
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -62,6 +66,57 @@ def redis(redis_url):
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()  # our own private server: safe to empty between tests
     return client
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a loopback port, keeping what it receives; it can be
+    stopped and started again on the same port to play an outage."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"smtp://127.0.0.1:{port}"
+        self.messages: list[email.message.EmailMessage] = []
+        self.received = threading.Condition()
+        self.controller: Controller | None = None
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.received:
+            self.messages.append(message)
+            self.received.notify_all()
+        return "250 OK"
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def wait_for(self, count: int = 1, timeout: float = 10) -> list:
+        """Block until ``count`` messages have arrived; return them all."""
+        with self.received:
+            self.received.wait_for(lambda: len(self.messages) >= count, timeout)
+        assert len(self.messages) >= count, f"{len(self.messages)} mail(s) arrived, expected {count}"
+        return list(self.messages)
+
+    @staticmethod
+    def text(message) -> str:
+        return message.get_body(("plain",)).get_content()
+
+    @staticmethod
+    def html(message) -> str:
+        return message.get_body(("html",)).get_content()
+
+
+@pytest.fixture
+def smtp():
+    sink = SmtpSink(free_port())
+    sink.start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture(scope="session")

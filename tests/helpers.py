@@ -14,6 +14,7 @@ from jose import jwt as jose_jwt
 from werkzeug.serving import make_server
 
 from idp.clients import register
+from idp.jobs import Worker
 from idp.users import create
 
 PASSWORD = "correct horse battery staple"
@@ -110,3 +111,16 @@ def served(wsgi_app, port: int = 0):
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def deliver(app, timeout: float = 15) -> int:
+    """Run the app's queued jobs (mails included) as the worker would, until none is left."""
+    ran = Worker(app).drain(timeout)
+    assert app.extensions["idp.jobs"].pending() == 0, "jobs still queued after the drain"
+    return ran
+
+
+def link_in(text: str, path: str) -> str:
+    """The first link in a mail's text whose path starts with ``path``, as a path for the test client."""
+    url = re.search(r"https?://\S+" + re.escape(path) + r"\S*", text).group(0)
+    return urlparse(url).path + (f"?{urlparse(url).query}" if urlparse(url).query else "")

@@ -54,14 +54,14 @@ def served_by(access_log, path: str) -> Counter:
 
 
 @pytest.fixture
-def gunicorn(tmp_path, redis_url, redis):
+def gunicorn(tmp_path, redis_url, redis, smtp):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     database_url = f"sqlite:///{tmp_path / 'idp.sqlite3'}"
     client = registered_client(database_url)
     env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
     env.update(IDP_INSTANCE_DIR=str(tmp_path / "sesame"), IDP_REDIS_URL=redis_url, IDP_DATABASE_URL=database_url,
-               IDP_ISSUER=url)
+               IDP_ISSUER=url, IDP_SMTP_URL=smtp.url)  # production requires a mail server
     access_log, log = tmp_path / "access.log", tmp_path / "gunicorn.log"
     with open(log, "w") as output:
         process = subprocess.Popen(

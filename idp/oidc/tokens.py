@@ -108,6 +108,15 @@ def revoke_family(family_id: str) -> int:
     return result.rowcount
 
 
+def revoke_user_refresh_tokens(user_id: int) -> int:
+    """Revoke every live refresh token of a citizen, and the access tokens their families issued."""
+    families = db_session().scalars(
+        select(RefreshToken.family_id).distinct()
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None), RefreshToken.used_at.is_(None))
+    ).all()
+    return sum(revoke_family(family_id) for family_id in families)
+
+
 def find_refresh_token(token_string: str) -> RefreshToken | None:
     return db_session().scalar(select(RefreshToken).where(RefreshToken.token_hash == sha256(token_string)))
 

@@ -1,0 +1,42 @@
+"""Changing a citizen's password, and revoking everything their old one protected.
+
+One place for both, so a reset, the account page and the help desk all end the same
+things: every signed-in session (on every instance), every refresh token with the access
+tokens it issued, every outstanding one-time link, and whatever plugins own.
+"""
+
+from __future__ import annotations
+
+from . import audit_log
+from .db import session as db_session
+from .models import User, utcnow
+from .oidc.tokens import revoke_user_refresh_tokens
+from .one_time_tokens import one_time_tokens
+from .passwords import hash_password
+from .plugins import hooks
+from .sessions import end_all_for_user
+
+
+def revoke_access(user: User) -> dict[str, int]:
+    """End the citizen's sessions and tokens everywhere; what was revoked, with counts."""
+    revoked = {
+        "sessions": end_all_for_user(user.id),
+        "refresh_tokens": revoke_user_refresh_tokens(user.id),
+        "one_time_tokens": one_time_tokens().revoke_user(user.id),
+    }
+    for hook in hooks().user_revoked:
+        for what, count in (hook(user) or {}).items():
+            revoked[what] = revoked.get(what, 0) + count
+    return revoked
+
+
+def set_password(user: User, new_password: str | None, reason: str) -> dict[str, int]:
+    """Replace the password (None: sign-in by password is off until a reset), then revoke access."""
+    user.password_hash = hash_password(new_password) if new_password else None
+    user.password_changed_at = utcnow()
+    db_session().commit()
+    revoked = revoke_access(user)
+    audit_log.record("password.changed", user_id=user.id, reason=reason, revoked=revoked)
+    for hook in hooks().password_changed:
+        hook(user, reason)
+    return revoked

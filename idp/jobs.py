@@ -1,0 +1,190 @@
+"""A durable job queue in Redis, and the worker that runs it.
+
+Work that must not slow an answer down, nor be lost while a server is away, goes
+here: sending a mail, resolving a recovery request.  A job is the hash ``job:<id>``
+(name, JSON payload, attempts, optional expiry) and its id in the sorted set ``jobs``,
+scored by when it is due.  A worker claims the earliest due job by pushing its due
+time one lease ahead (one Lua call), so a worker that dies mid-job leaves it to
+another when the lease ends.  Success deletes the job, and with it whatever token
+its payload carried; a failure retries it with exponential back-off.  Jobs whose
+expiry has passed, or that fail permanently, are dropped and logged (without payload)
+in ``jobs-dead``.
+
+The queue lives as long as Redis keeps it: the embedded Redis writes an append-only
+file, and a production Redis must persist too (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from flask import Flask, current_app
+
+logger = logging.getLogger("idp.jobs")
+
+LEASE = 120  # seconds a claimed job is left to its worker (SMTP timeout is 30)
+MAX_BACKOFF = 300  # seconds between two attempts, at most
+DEAD_KEPT = 1000
+
+# KEYS: the queue. ARGV: now, lease end. Returns the claimed id, or false.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+if #due == 0 then return false end
+redis.call('ZADD', KEYS[1], ARGV[2], due[1])
+return due[1]
+"""
+
+
+class PermanentFailure(Exception):
+    """The job can never succeed (a mailbox that does not exist): drop it instead of retrying."""
+
+
+class Jobs:
+    """The queue of one deployment, and the handlers this process knows; ``app.extensions["idp.jobs"]``."""
+
+    def __init__(self, client: redis.Redis, keys):
+        self.redis = client
+        self.keys = keys
+        self.handlers: dict[str, Callable[[dict], None]] = {}
+        self._claim = client.register_script(_CLAIM)
+
+    def handle(self, name: str, handler: Callable[[dict], None]) -> None:
+        self.handlers[name] = handler
+
+    def enqueue(self, name: str, payload: dict, expires_at: int | None = None, delay: float = 0) -> str:
+        job_id = secrets.token_hex(12)
+        fields = {"name": name, "payload": json.dumps(payload), "attempts": 0, "created": int(time.time())}
+        if expires_at:
+            fields["expires_at"] = int(expires_at)
+        pipe = self.redis.pipeline()  # MULTI: a job is queued whole or not at all
+        pipe.hset(self.keys("job", job_id), mapping=fields)
+        pipe.zadd(self.keys("jobs"), {job_id: time.time() + delay})
+        pipe.lpush(self.keys("jobs-wake"), 1)
+        pipe.ltrim(self.keys("jobs-wake"), 0, 0)
+        pipe.execute()
+        return job_id
+
+    def pending(self) -> int:
+        return int(self.redis.zcard(self.keys("jobs")))
+
+    def dead(self) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.keys("jobs-dead"), 0, -1)]
+
+    def claim(self, lease: float = LEASE) -> tuple[str, dict] | None:
+        now = time.time()
+        job_id = self._claim(keys=[self.keys("jobs")], args=[now, now + lease])
+        if not job_id:
+            return None
+        job = self.redis.hgetall(self.keys("job", job_id))
+        if not job:  # finished by a worker whose lease had run out
+            self.redis.zrem(self.keys("jobs"), job_id)
+            return None
+        return job_id, job
+
+    def done(self, job_id: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(self.keys("job", job_id))
+        pipe.zrem(self.keys("jobs"), job_id)
+        pipe.execute()
+
+    def retry(self, job_id: str, attempts: int) -> float:
+        delay = min(2 ** (attempts - 1), MAX_BACKOFF) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+        pipe = self.redis.pipeline()
+        pipe.hset(self.keys("job", job_id), "attempts", attempts)
+        pipe.zadd(self.keys("jobs"), {job_id: time.time() + delay}, xx=True)
+        pipe.execute()
+        return delay
+
+    def drop(self, job_id: str, job: dict, reason: str) -> None:
+        record = {"id": job_id, "name": job.get("name"), "attempts": int(job.get("attempts", 0)),
+                  "reason": reason, "dropped": int(time.time())}
+        pipe = self.redis.pipeline()
+        pipe.lpush(self.keys("jobs-dead"), json.dumps(record))
+        pipe.ltrim(self.keys("jobs-dead"), 0, DEAD_KEPT - 1)
+        pipe.delete(self.keys("job", job_id))
+        pipe.zrem(self.keys("jobs"), job_id)
+        pipe.execute()
+        logger.warning("job %s (%s) dropped: %s", job_id, job.get("name"), reason)
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Sleep until a job is queued or ``timeout`` passes."""
+        self.redis.blpop([self.keys("jobs-wake")], timeout=max(1, round(timeout)))
+
+
+def jobs() -> Jobs:
+    return current_app.extensions["idp.jobs"]
+
+
+class Worker:
+    """Runs the queue's jobs inside ``app``: in a thread for ``idp serve``, or ``idp mail worker``."""
+
+    def __init__(self, app: Flask, lease: float = LEASE):
+        self.app = app
+        self.queue: Jobs = app.extensions["idp.jobs"]
+        self.lease = lease
+        self.stopping = threading.Event()
+
+    def run_once(self) -> bool:
+        """Run the earliest due job, if any; True when one was run (whatever its outcome)."""
+        claimed = self.queue.claim(self.lease)
+        if claimed is None:
+            return False
+        job_id, job = claimed
+        attempts = int(job.get("attempts", 0)) + 1
+        if job.get("expires_at") and int(job["expires_at"]) <= time.time():
+            self.queue.drop(job_id, job, "expired before it could run")
+            return True
+        handler = self.queue.handlers.get(job["name"])
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for {job['name']!r} in this process")
+            with self.app.test_request_context("/", base_url=self.app.config["IDP_ISSUER"]):
+                handler(json.loads(job["payload"]))
+        except PermanentFailure as error:
+            self.queue.drop(job_id, job, str(error))
+        except Exception as error:
+            delay = self.queue.retry(job_id, attempts)
+            logger.warning("job %s (%s) failed, attempt %d, next in %.0f s: %s: %s",
+                           job_id, job["name"], attempts, delay, type(error).__name__, error)
+        else:
+            self.queue.done(job_id)
+        return True
+
+    def drain(self, timeout: float = 30) -> int:
+        """Run jobs until none is left (waiting out retries) or ``timeout`` passes; how many ran."""
+        ran = 0
+        deadline = time.monotonic() + timeout
+        while self.queue.pending() and time.monotonic() < deadline:
+            if self.run_once():
+                ran += 1
+            else:
+                time.sleep(0.05)
+        return ran
+
+    def run_forever(self, poll: float = 1.0) -> None:
+        while not self.stopping.is_set():
+            try:
+                if not self.run_once():
+                    self.queue.wait_for_work(poll)
+            except redis.RedisError as error:
+                logger.warning("job queue unreachable, retrying: %s", error)
+                self.stopping.wait(poll)
+
+    def start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run_forever, name="idp-jobs", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def init_app(app: Flask, client: redis.Redis, keys) -> None:
+    app.extensions["idp.jobs"] = Jobs(client, keys)

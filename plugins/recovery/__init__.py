@@ -1,0 +1,40 @@
+"""The recovery plugin: forgotten password, forgotten identifier, "it was not me".
+
+The password journey is a small state machine; each state is a page or a job:
+
+    asked ──(form, neutral page)──▶ queued ──(job: account found)──▶ link mailed
+      link mailed ──(GET link: form only)──▶ link opened
+      link opened ──(POST: token consumed atomically)──▶ password changed
+      password changed ──▶ sessions, refresh tokens and links revoked; notice mailed; /login
+
+An unknown account stops silently at "queued": the page was the same.  Links are
+one-time tokens of the core (``idp.one_time_tokens``); mails go through the core's
+mailer, so an SMTP outage delays them and loses none.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, request, url_for
+from flask_babel import gettext as _
+
+from idp.plugins import Hooks
+
+from . import requests
+from .views import bp
+
+
+def init_app(app: Flask, hooks: Hooks) -> None:
+    app.register_blueprint(bp)
+    queue = app.extensions["idp.jobs"]
+    queue.handle(requests.PASSWORD, requests.password_requested)
+    queue.handle(requests.IDENTIFIER, requests.identifier_requested)
+    hooks.login_links.append(_login_links)
+    hooks.password_changed.append(requests.password_changed)
+
+
+def _login_links() -> list[tuple[str, str]]:
+    rid = request.values.get("rid") or None
+    return [
+        (url_for("recovery.password", rid=rid), _("Forgot your password?")),
+        (url_for("recovery.identifier", rid=rid), _("Forgot your identifier?")),
+    ]

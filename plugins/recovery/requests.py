@@ -1,0 +1,69 @@
+"""What happens behind the neutral answers, in jobs run by the worker.
+
+Each handler looks the account up, and only when one matches (and may recover) issues
+a one-time link and queues the mail; an unknown account simply ends the job.  Mails
+go out in the language the citizen used when asking.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from idp import audit_log, mail
+from idp.db import session as db_session
+from idp.models import User
+from idp.one_time_tokens import one_time_tokens
+from idp.ratelimit import allow
+from idp.users import email_key, find_by_login
+
+PASSWORD = "recovery.password"
+IDENTIFIER = "recovery.identifier"
+RESET = "reset"  # one-time token purposes
+NOT_ME = "not-me"
+
+
+def _may_recover(user: User | None) -> bool:
+    if user is None or user.status == "disabled" or not user.email:
+        return False
+    # A second guard per account (the form's is per typed text): one mailbox, few mails.
+    return allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], "recovery-mail", str(user.id))
+
+
+def password_requested(payload: dict) -> None:
+    user = find_by_login(db_session(), payload["login"])
+    if not _may_recover(user):
+        return
+    send_reset_link(user, payload["lang"], payload.get("rid"))
+    audit_log.record("recovery.password_requested", user_id=user.id)
+
+
+def send_reset_link(user: User, lang: str, rid: str | None) -> None:
+    """A new reset link (earlier ones stop working) mailed to the account's address."""
+    ttl = current_app.config["IDP_RESET_TOKEN_TTL"]
+    token = one_time_tokens().issue(user.id, RESET, ttl, data={"rid": rid} if rid else {})
+    mail.send(user.email, "recovery/reset", _l("Reset your Sésame password"), lang,
+              expires_at=int(time.time()) + ttl, user=user, minutes=ttl // 60,
+              link=mail.link("recovery.reset", token=token))
+
+
+def identifier_requested(payload: dict) -> None:
+    address = payload["email"]
+    user = db_session().query(User).filter_by(email_key=email_key(address)).one_or_none()
+    if not _may_recover(user):
+        return
+    mail.send(user.email, "recovery/identifier", _l("Your Sésame identifier"), payload["lang"], user=user,
+              link=mail.link("login.login", username=user.username, rid=payload.get("rid") or None))
+    audit_log.record("recovery.identifier_requested", user_id=user.id)
+
+
+def password_changed(user: User, reason: str) -> None:
+    """Tell the citizen, with a link that undoes a change they did not make."""
+    if reason == "not-me" or not user.email:
+        return
+    ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
+    token = one_time_tokens().issue(user.id, NOT_ME, ttl)
+    mail.send(user.email, "recovery/password_changed", _l("Your Sésame password was changed"),
+              user=user, days=ttl // 86400, link=mail.link("recovery.not_me", token=token))
