@@ -149,12 +149,21 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         else:
             values[setting.name] = setting.default
             continue
-        values[setting.name] = setting.parse(setting.name, raw) if isinstance(raw, str) else raw
+        values[setting.name] = _parse(setting, raw)
     unknown = [name for name in overrides if name.startswith("IDP_")]
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown setting")
     values.update(overrides)  # non-IDP keys (e.g. TESTING) pass through to Flask
     return _derive(values)
+
+
+def _parse(setting: Setting, raw: Any) -> Any:
+    """Text (the environment) is parsed; a number given by a caller is checked the same way."""
+    if isinstance(raw, str):
+        return setting.parse(setting.name, raw)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return setting.parse(setting.name, str(raw))
+    return raw
 
 
 def _database_url(raw: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, request, session, url_for
+from flask import Flask, current_app, has_request_context, request, session, url_for
 from flask_babel import Babel, get_locale
 
 LOCALES = ("fr", "en")
@@ -30,6 +30,8 @@ def remember_choice() -> None:
 
 
 def select_locale() -> str:
+    if not has_request_context():  # a command or a job outside force_locale
+        return current_app.config["IDP_DEFAULT_LOCALE"]
     return _requested() or session.get("lang") or request.accept_languages.best_match(LOCALES) \
         or current_app.config["IDP_DEFAULT_LOCALE"]
 

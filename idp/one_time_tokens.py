@@ -96,8 +96,8 @@ class OneTimeTokens:
             raise ValueError("a purpose cannot contain ':'")
         token = secrets.token_urlsafe(32)
         digest = token_hash(token)
-        now = int(time.time())
-        record = {"user_id": str(user_id), "purpose": purpose, "expires_at": now + ttl, "data": data or {}}
+        now = time.time()  # to the microsecond: of links issued in the same second, the older goes first
+        record = {"user_id": str(user_id), "purpose": purpose, "expires_at": int(now) + ttl, "data": data or {}}
         self._issue(
             keys=[self.keys("ott-user", user_id), self.keys("ott", digest)],
             args=[now, now + ttl, f"{purpose}:{digest}", json.dumps(record), ttl,

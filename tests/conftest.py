@@ -154,12 +154,17 @@ def postgres_url():
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)] if PG_URL else ["sqlite"]
 
 
+def sqlite_database(tmp_path: Path, template: Path) -> str:
+    """A migrated SQLite database of the test's own (a copy of the template)."""
+    path = tmp_path / "idp.sqlite3"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request, tmp_path, sqlite_template):
     if request.param == "sqlite":
-        path = tmp_path / "idp.sqlite3"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
+        return sqlite_database(tmp_path, sqlite_template)
     url = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as conn:
