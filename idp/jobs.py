@@ -138,7 +138,7 @@ class Worker:
             return False
         job_id, job = claimed
         attempts = int(job.get("attempts", 0)) + 1
-        if job.get("expires_at") and int(job["expires_at"]) <= time.time():
+        if job.get("expires_at") and int(job["expires_at"]) <= time.time():  # nobody tried: attempts stay
             self.queue.drop(job_id, job, "expired before it could run")
             return True
         handler = self.queue.handlers.get(job["name"])
@@ -148,7 +148,7 @@ class Worker:
             with self.app.test_request_context("/", base_url=self.app.config["IDP_ISSUER"]):
                 handler(json.loads(job["payload"]))
         except PermanentFailure as error:
-            self.queue.drop(job_id, job, str(error))
+            self.queue.drop(job_id, {**job, "attempts": attempts}, str(error))
         except Exception as error:
             delay = self.queue.retry(job_id, attempts)
             logger.warning("job %s (%s) failed, attempt %d, next in %.0f s: %s: %s",

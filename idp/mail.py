@@ -64,10 +64,10 @@ def build(message: dict, sender: str) -> EmailMessage:
     mail["Subject"] = message["subject"]
     mail["Date"] = message["date"]
     mail["Message-ID"] = message["message_id"]
-    mail["Content-Language"] = message["lang"]
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     mail.set_content(message["text"])
     mail.add_alternative(message["html"], subtype="html")
+    mail["Content-Language"] = message["lang"]  # after the parts: set_content drops Content-* headers
     return mail
 
 

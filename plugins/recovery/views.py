@@ -32,8 +32,12 @@ def _per_address():
     return current_app.config["IDP_RECOVERY_RATE_LIMIT"]
 
 
+# One count per client address across every recovery form, not one per form.
+throttled = limiter.shared_limit(_per_address, scope="recovery", methods=["POST"])
+
+
 @bp.route("/recovery/password", methods=["GET", "POST"])
-@limiter.limit(_per_address, methods=["POST"])
+@throttled
 def password():
     form = PasswordRequestForm(rid=request.args.get("rid"))
     if request.method == "GET":
@@ -48,7 +52,7 @@ def password():
 
 
 @bp.route("/recovery/identifier", methods=["GET", "POST"])
-@limiter.limit(_per_address, methods=["POST"])
+@throttled
 def identifier():
     form = IdentifierRequestForm(rid=request.args.get("rid"))
     if request.method == "GET":
@@ -78,7 +82,7 @@ def _sent(rid: str | None, identifier: bool = False):
 
 
 @bp.route("/recovery/reset/<token>", methods=["GET", "POST"])
-@limiter.limit(_per_address, methods=["POST"])
+@throttled
 def reset(token: str):
     found = one_time_tokens().peek(token, requests.RESET)  # a GET never consumes: mail scanners open links
     user = db_session().get(User, found.user_id) if found else None
@@ -111,7 +115,7 @@ def _link_invalid():
 
 
 @bp.route("/recovery/not-me/<token>", methods=["GET", "POST"])
-@limiter.limit(_per_address, methods=["POST"])
+@throttled
 def not_me(token: str):
     """From the password-changed notice: lock the password, sign out everywhere, send a new link."""
     form = ConfirmForm()

@@ -1,0 +1,475 @@
+"""The mailer, its durable queue and the worker, against the private Redis and a real SMTP server.
+
+What a citizen sees is one mail, in their language, arriving once; what an operator sees is a
+queue that survives SMTP outages and worker restarts, drops what can never be sent, and keeps
+no mail body (nor the link it carries) in Redis or in the logs once it is done with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from babel.messages.pofile import read_po
+from flask_babel import lazy_gettext as _l
+
+from idp import create_app, mail
+from idp.config import ConfigError
+from idp.jobs import Worker, jobs
+from idp.models import User
+
+from conftest import SmtpSink, free_port
+from helpers import deliver
+
+IDP = os.path.join(os.path.dirname(sys.executable), "idp")
+FRENCH_CATALOG = Path(__file__).resolve().parent.parent / "idp/translations/fr/LC_MESSAGES/messages.po"
+TO = "jean.dupont@example.fr"
+SUBJECT_EN = "Your Sésame identifier"
+PREFIX = "idp:"
+
+
+# --- helpers of this module -------------------------------------------------------------------------------------
+
+def queue_mail(app, lang: str | None = "en", to: str = TO, expires_at: int | None = None) -> tuple[str, str]:
+    """Queue the "forgot your identifier" mail as the recovery plugin does; (job id, the link it carries)."""
+    link = f"http://localhost:5000/login?token={secrets.token_urlsafe(16)}"
+    user = User(username="jean.dupont", given_name="Jean", email=to)
+    with app.test_request_context():
+        job_id = mail.send(to, "recovery/identifier", _l(SUBJECT_EN), lang=lang, expires_at=expires_at,
+                           user=user, link=link)
+    return job_id, link
+
+
+def attempts(redis, job_id: str) -> int | None:
+    value = redis.hget(f"{PREFIX}job:{job_id}", "attempts")
+    return None if value is None else int(value)
+
+
+def keys_holding(redis, text: str) -> list[str]:
+    """Every Redis key whose name or value contains ``text``."""
+    found = []
+    for key in redis.scan_iter(count=500):
+        kind = redis.type(key)
+        if kind == "string":
+            values = [redis.get(key) or ""]
+        elif kind == "hash":
+            values = [f"{k}={v}" for k, v in redis.hgetall(key).items()]
+        elif kind == "list":
+            values = redis.lrange(key, 0, -1)
+        elif kind == "set":
+            values = list(redis.smembers(key))
+        elif kind == "zset":
+            values = redis.zrange(key, 0, -1)
+        else:
+            values = []
+        if text in key or any(text in value for value in values):
+            found.append(key)
+    return found
+
+
+def dead(app) -> list[dict]:
+    with app.app_context():
+        return jobs().dead()
+
+
+def pending(app) -> int:
+    return app.extensions["idp.jobs"].pending()
+
+
+def settle(sink, count: int, seconds: float = 0.5) -> None:
+    """Give a stray delivery time to arrive, then check the sink holds exactly ``count`` mails."""
+    time.sleep(seconds)
+    assert len(sink.messages) == count, [m["Subject"] for m in sink.messages]
+
+
+def french(msgid: str) -> str:
+    with FRENCH_CATALOG.open("rb") as handle:
+        catalog = read_po(handle, locale="fr")
+    message = catalog.get(msgid)
+    assert message is not None and message.string and not message.fuzzy, \
+        f"{msgid!r} has no French translation in {FRENCH_CATALOG}"
+    return message.string
+
+
+class Refusing:
+    """An SMTP server that refuses every recipient with ``reply`` (e.g. "550 no such user")."""
+
+    def __init__(self, reply: str):
+        self.reply = reply
+        self.recipients_offered = 0
+        self.received: list[bytes] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.recipients_offered += 1
+        return self.reply
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(envelope.content)
+        return "250 OK"
+
+
+def running(handler, **smtp_parameters) -> Controller:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **smtp_parameters)
+    controller.start()
+    return controller
+
+
+def sesame_login(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"sesame" and auth_data.password == b"p@ss:word"
+    return AuthResult(success=ok, handled=False)  # a refusal: aiosmtpd answers "535 ... invalid"
+
+
+# --- the mail a citizen receives --------------------------------------------------------------------------------
+
+def test_mail_waits_for_the_worker_then_arrives_once_with_its_headers(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    _job_id, link = queue_mail(app, lang="en")
+
+    assert pending(app) == 1
+    settle(smtp, 0, 0.3)  # queued, not sent: the request that asked for it does not wait on SMTP
+
+    assert deliver(app) == 1
+    [message] = smtp.wait_for(1)
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    assert message["From"] == "Sésame <no-reply@localhost>"
+    assert message["To"] == TO
+    assert message["Subject"] == SUBJECT_EN
+    assert abs(parsedate_to_datetime(message["Date"]).timestamp() - time.time()) < 60
+    assert message["Message-ID"].startswith("<") and message["Message-ID"].endswith("@localhost>")
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Content-Language"] == "en"
+    assert smtp.text(message).startswith("Your identifier: jean.dupont")
+    assert link in smtp.text(message)
+    assert f'href="{link}"' in smtp.html(message)
+    settle(smtp, 1)
+
+
+def test_delivered_mail_leaves_no_trace_of_its_link_in_redis(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    job_id, link = queue_mail(app)
+    assert keys_holding(redis, link) == [f"{PREFIX}job:{job_id}"]  # the scan does see a queued body
+
+    deliver(app)
+
+    smtp.wait_for(1)
+    assert not redis.exists(f"{PREFIX}job:{job_id}")
+    assert redis.zscore(f"{PREFIX}jobs", job_id) is None
+    assert keys_holding(redis, link) == []
+    assert keys_holding(redis, "jean.dupont") == []
+
+
+def test_custom_sender(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url, IDP_MAIL_FROM="Région Test <comptes@region.example.fr>")
+    queue_mail(app)
+    deliver(app)
+
+    [message] = smtp.wait_for(1)
+    assert message["From"] == "Région Test <comptes@region.example.fr>"
+    assert message["Message-ID"].endswith("@region.example.fr>")
+
+
+def test_mail_in_french(build_app, smtp, redis):
+    subject_fr = french(SUBJECT_EN)
+    assert subject_fr != SUBJECT_EN
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    queue_mail(app, lang="fr")
+    deliver(app)
+
+    [message] = smtp.wait_for(1)
+    assert message["Subject"] == subject_fr
+    assert message["Content-Language"] == "fr"
+
+
+# --- outages, restarts, dead workers ----------------------------------------------------------------------------
+
+def test_smtp_outage_delays_the_mail_and_loses_none(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    smtp.stop()
+    job_id, _link = queue_mail(app)
+
+    assert Worker(app).run_once() is True
+    assert pending(app) == 1
+    assert attempts(redis, job_id) == 1
+    assert dead(app) == []
+
+    smtp.start()
+    assert len(smtp.messages) == 0
+    deliver(app, timeout=5)  # the first retry is due about one second later
+    smtp.wait_for(1)
+    assert not redis.exists(f"{PREFIX}job:{job_id}")
+    settle(smtp, 1)
+
+
+def test_job_of_a_worker_that_died_is_run_by_another_after_its_lease(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    job_id, _link = queue_mail(app)
+    with app.app_context():
+        claimed = jobs().claim(lease=1)  # a worker takes it, then dies without finishing
+    assert claimed is not None and claimed[0] == job_id
+
+    assert Worker(app).run_once() is False  # still leased: nobody else runs it yet
+    settle(smtp, 0, 0.2)
+
+    deliver(app, timeout=5)
+    smtp.wait_for(1)
+    settle(smtp, 1)
+
+
+def test_mail_past_its_expiry_is_dropped_not_sent(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    expires_at = int(time.time()) + 1
+    job_id, link = queue_mail(app, expires_at=expires_at)
+    while time.time() < expires_at:  # the worker was away until the link had stopped working
+        time.sleep(0.05)
+
+    deliver(app)
+
+    settle(smtp, 0)
+    [entry] = dead(app)
+    assert entry["id"] == job_id and entry["name"] == mail.DELIVER
+    assert "expired" in entry["reason"]
+    assert link not in json.dumps(entry) and TO not in json.dumps(entry)
+    assert keys_holding(redis, link) == []
+
+
+def test_recipient_refused_for_good_is_dropped_after_one_attempt(build_app, redis):
+    server = Refusing("550 no such user")
+    controller = running(server)
+    try:
+        app = build_app(IDP_SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+        job_id, link = queue_mail(app)
+        assert Worker(app).run_once() is True
+        assert Worker(app).run_once() is False  # nothing left to try again
+    finally:
+        controller.stop()
+
+    assert server.recipients_offered == 1
+    assert server.received == []
+    assert pending(app) == 0
+    [entry] = dead(app)
+    assert entry["id"] == job_id and entry["name"] == mail.DELIVER and "550" in entry["reason"]
+    assert link not in json.dumps(entry)
+    assert keys_holding(redis, link) == []
+
+
+def test_recipient_refused_for_now_is_retried(build_app, redis):
+    server = Refusing("450 mailbox busy, try later")
+    controller = running(server)
+    try:
+        app = build_app(IDP_SMTP_URL=f"smtp://127.0.0.1:{controller.port}")
+        job_id, _link = queue_mail(app)
+        assert Worker(app).run_once() is True
+    finally:
+        controller.stop()
+
+    assert pending(app) == 1
+    assert attempts(redis, job_id) == 1
+    assert dead(app) == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_credentials_from_the_url(build_app, redis):
+    sink = SmtpSink(free_port())
+    controller = running(sink, auth_required=True, auth_require_tls=False, authenticator=sesame_login)
+    try:
+        app = build_app(IDP_SMTP_URL=f"smtp://sesame:p%40ss%3Aword@127.0.0.1:{controller.port}")
+        queue_mail(app)
+        deliver(app)
+        [message] = sink.wait_for(1)
+    finally:
+        controller.stop()
+    assert message["To"] == TO
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_wrong_smtp_password_is_retried_not_dropped(build_app, redis):
+    sink = SmtpSink(free_port())
+    controller = running(sink, auth_required=True, auth_require_tls=False, authenticator=sesame_login)
+    try:
+        app = build_app(IDP_SMTP_URL=f"smtp://sesame:wrong@127.0.0.1:{controller.port}")
+        job_id, _link = queue_mail(app)
+        assert Worker(app).run_once() is True
+    finally:
+        controller.stop()
+
+    assert sink.messages == []
+    assert pending(app) == 1
+    assert attempts(redis, job_id) == 1
+    assert dead(app) == []
+
+
+# --- `idp mail worker`, as an operator runs it ------------------------------------------------------------------
+
+@pytest.fixture
+def worker_env(app_config, tmp_path, smtp):
+    """Settings of a production `idp mail worker` on the test's database, Redis and SMTP sink."""
+    instance = tmp_path / "worker-instance"
+    instance.mkdir()
+    shutil.copy(Path(app_config["IDP_INSTANCE_DIR"]) / "jwks.private.json", instance / "jwks.private.json")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
+    env.update({"IDP_REDIS_URL": app_config["IDP_REDIS_URL"], "IDP_DATABASE_URL": app_config["IDP_DATABASE_URL"],
+                "IDP_DB_AUTO_UPGRADE": "false", "IDP_INSTANCE_DIR": str(instance), "IDP_SMTP_URL": smtp.url,
+                "IDP_ENV": "production"})
+    return env
+
+
+def start_worker(env: dict, tmp_path: Path, name: str) -> tuple[subprocess.Popen, Path]:
+    log = tmp_path / f"{name}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([IDP, "mail", "worker"], env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   text=True)
+    return process, log
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_worker_restart_during_an_outage_loses_no_mail_and_sends_it_once(build_app, smtp, redis, worker_env,
+                                                                         tmp_path):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    smtp.stop()
+    job_id, _link = queue_mail(app)
+
+    first, first_log = start_worker(worker_env, tmp_path, "first")
+    try:
+        wait_until(lambda: (attempts(redis, job_id) or 0) >= 1 or first.poll() is not None, 20,
+                   "the worker never tried to send the mail")
+        assert first.poll() is None, first_log.read_text()
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(5) == 0, first_log.read_text()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert "Mail worker stopped." in first_log.read_text()
+    assert pending(app) == 1
+
+    smtp.start()
+    second, second_log = start_worker(worker_env, tmp_path, "second")
+    try:
+        smtp.wait_for(1, timeout=20)
+        settle(smtp, 1, 2)
+        assert pending(app) == 0
+        assert second.poll() is None, second_log.read_text()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            assert second.wait(5) == 0, second_log.read_text()
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+
+
+def test_worker_drain_sends_what_is_queued_and_exits(build_app, smtp, redis, worker_env):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    queue_mail(app)
+    queue_mail(app, to="marie.curie@example.fr")
+
+    result = subprocess.run([IDP, "mail", "worker", "--drain"], env=worker_env, capture_output=True, text=True,
+                            timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert "0 left" in result.stdout
+    assert sorted(message["To"] for message in smtp.wait_for(2)) == [TO, "marie.curie@example.fr"]
+    assert pending(app) == 0
+
+
+def test_worker_drain_gives_up_when_smtp_stays_down(build_app, smtp, redis, worker_env):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    smtp.stop()
+    job_id, _link = queue_mail(app)
+
+    result = subprocess.run([IDP, "mail", "worker", "--drain", "--timeout", "2"], env=worker_env,
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert "1 left" in result.stdout, result.stdout + result.stderr
+    assert pending(app) == 1 and attempts(redis, job_id) >= 1  # kept for a later run
+
+
+def test_worker_refuses_an_unsupported_smtp_url(worker_env):
+    env = {**worker_env, "IDP_SMTP_URL": "http://mail.example.fr"}
+    result = subprocess.run([IDP, "mail", "worker", "--drain"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    assert "IDP_SMTP_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- development mailbox and configuration ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ["testing", "development"])
+def test_without_smtp_mails_land_in_the_development_mailbox(build_app, redis, env):
+    app = build_app(IDP_ENV=env)
+    _job_id, link = queue_mail(app)
+    browser = app.test_client()
+    assert "No mail yet" in browser.get("/dev/mail?lang=en").get_data(as_text=True)
+
+    deliver(app)
+
+    page = browser.get("/dev/mail?lang=en")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert SUBJECT_EN in html
+    assert TO in html
+    assert f'href="{link}"' in html
+
+
+@pytest.mark.parametrize("env", ["testing", "development", "production"])
+def test_no_development_mailbox_when_smtp_is_set(build_app, smtp, redis, env):
+    app = build_app(IDP_ENV=env, IDP_SMTP_URL=smtp.url)
+    assert app.test_client().get("/dev/mail").status_code == 404
+
+
+def test_production_requires_an_smtp_server(app_config):
+    with pytest.raises(ConfigError, match="IDP_SMTP_URL"):
+        create_app({**app_config, "IDP_ENV": "production"})
+
+
+@pytest.mark.parametrize("url", ["http://mail.example.fr", "smtp-like://127.0.0.1:25", "127.0.0.1:25"])
+def test_unsupported_smtp_url_is_refused_at_start(app_config, url):
+    with pytest.raises(ConfigError, match="IDP_SMTP_URL"):
+        create_app({**app_config, "IDP_SMTP_URL": url})
+
+
+# --- privacy ----------------------------------------------------------------------------------------------------
+
+def test_mail_never_appears_in_the_logs(build_app, smtp, redis, caplog):
+    caplog.set_level(logging.INFO, logger="idp")
+    refusing = Refusing("450 mailbox busy, try later")
+    controller = running(refusing)
+    try:
+        failing = build_app(IDP_SMTP_URL=f"smtp://127.0.0.1:{controller.port}", IDP_REDIS_PREFIX="other:")
+        _job, failed_link = queue_mail(failing)
+        assert Worker(failing).run_once() is True  # a failure is logged
+    finally:
+        controller.stop()
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    _job, link = queue_mail(app)
+    deliver(app)
+    smtp.wait_for(1)
+
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("failed" in line for line in logged), logged  # the capture does see the worker
+    assert any("delivered" in line for line in logged), logged
+    for line in logged:
+        assert link not in line and failed_link not in line
+        assert "Your identifier" not in line
