@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import free_port, wait_for  # noqa: E402
+
 from idp import db as idp_db  # noqa: E402
 from idp.clients import register  # noqa: E402
 from idp.redis_store import redis_binary  # noqa: E402
@@ -44,22 +45,6 @@ REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the Location he
 TIMEOUT = 30
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def seed(database_url: str, users: int) -> tuple[tuple[str, str], tuple[str, str]]:

@@ -26,6 +26,9 @@ from idp.keys import SigningKeys
 from idp.redis_store import redis_binary
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
+CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:
@@ -220,3 +223,16 @@ def db(app):
     session = app.extensions["idp.db"].session_factory()
     yield session
     session.close()
+
+
+@pytest.fixture
+def browser():
+    """A page of Debian's Chromium, driven by Playwright, with JavaScript off and French first."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"browser tests need Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = chromium.new_context(java_script_enabled=False, locale="fr-FR")
+        yield context.new_page()
+        chromium.close()

@@ -5,18 +5,22 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
 import re
 import secrets
 import threading
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from jose import jwt as jose_jwt
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from idp.clients import register
 from idp.jobs import Worker
 from idp.users import create
 
+SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
 PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "https://rp.example.fr/callback"
 
@@ -124,3 +128,9 @@ def link_in(text: str, path: str) -> str:
     """The first link in a mail's text whose path starts with ``path``, as a path for the test client."""
     url = re.search(r"https?://\S+" + re.escape(path) + r"\S*", text).group(0)
     return urlparse(url).path + (f"?{urlparse(url).query}" if urlparse(url).query else "")
+
+
+@Request.application
+def relying_party(request: Request) -> Response:
+    """Stands in for a regional service's callback page: shows what it received."""
+    return Response(f"<h1>callback</h1><p id=query>{request.query_string.decode()}</p>", mimetype="text/html")

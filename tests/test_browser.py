@@ -3,38 +3,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from werkzeug.wrappers import Request, Response
 
 from conftest import free_port
-from helpers import PASSWORD, make_client, make_user, served
-
-CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@Request.application
-def relying_party(request: Request) -> Response:
-    """Stands in for a regional service's callback page: shows what it received."""
-    return Response(f"<h1>callback</h1><p id=query>{request.query_string.decode()}</p>", mimetype="text/html")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"browser tests need Chromium at {CHROMIUM} (apt-get install -y chromium)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = chromium.new_context(java_script_enabled=False, locale="fr-FR")
-        yield context.new_page()
-        chromium.close()
+from helpers import PASSWORD, SCREENSHOTS, make_client, make_user, relying_party, served
 
 
 @pytest.fixture

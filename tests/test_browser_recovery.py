@@ -5,41 +5,16 @@ servers on loopback."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from werkzeug.wrappers import Request, Response
 
 from conftest import free_port
-from helpers import PASSWORD, deliver, make_client, make_user, served
+from helpers import PASSWORD, SCREENSHOTS, deliver, make_client, make_user, relying_party, served
 
-CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NEW_PASSWORD = "lanterne verte sous la pluie"
-
-
-@Request.application
-def relying_party(request: Request) -> Response:
-    """Stands in for a regional service's callback page: shows what it received."""
-    return Response(f"<h1>callback</h1><p id=query>{request.query_string.decode()}</p>", mimetype="text/html")
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"browser tests need Chromium at {CHROMIUM} (apt-get install -y chromium)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = chromium.new_context(java_script_enabled=False, locale="fr-FR")
-        yield context.new_page()
-        chromium.close()
 
 
 @pytest.fixture
@@ -51,34 +26,34 @@ def live(build_app, smtp):
         yield app, idp, rp
 
 
-def shot(page, name: str) -> None:
+def shot(browser, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"recovery-{name}.png"), full_page=True)
+    browser.screenshot(path=str(SCREENSHOTS / f"recovery-{name}.png"), full_page=True)
 
 
-def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(page, live, smtp, db):
+def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browser, live, smtp, db):
     app, idp, rp = live
     make_user(db)
     client_id, secret = make_client(db, redirect_uris=[f"{rp}/callback"])
-    page.goto(f"{idp}/oauth/authorize?response_type=code&client_id={client_id}"
+    browser.goto(f"{idp}/oauth/authorize?response_type=code&client_id={client_id}"
               f"&redirect_uri={rp}/callback&scope=openid&state=abc")
-    assert page.locator("h1").inner_text() == "Se connecter"
-    rid = parse_qs(urlparse(page.url).query)["rid"][0]
-    shot(page, "1-login")
+    assert browser.locator("h1").inner_text() == "Se connecter"
+    rid = parse_qs(urlparse(browser.url).query)["rid"][0]
+    shot(browser, "1-login")
 
-    page.get_by_role("link", name="Mot de passe oublié ?").click()
-    assert urlparse(page.url).path == "/recovery/password"
-    assert parse_qs(urlparse(page.url).query)["rid"] == [rid]  # the pending request follows the citizen
-    shot(page, "2-ask")
-    page.fill("input[name=login]", "jean.dupont")
-    page.get_by_role("button", name="Valider").click()
+    browser.get_by_role("link", name="Mot de passe oublié ?").click()
+    assert urlparse(browser.url).path == "/recovery/password"
+    assert parse_qs(urlparse(browser.url).query)["rid"] == [rid]  # the pending request follows the citizen
+    shot(browser, "2-ask")
+    browser.fill("input[name=login]", "jean.dupont")
+    browser.get_by_role("button", name="Valider").click()
 
-    assert urlparse(page.url).path == "/recovery/password"
-    assert page.locator("h1").inner_text() == "Consultez votre messagerie"
-    assert page.locator("[role=status]").is_visible()  # the neutral answer
-    back = page.get_by_role("link", name="Retour").get_attribute("href")
+    assert urlparse(browser.url).path == "/recovery/password"
+    assert browser.locator("h1").inner_text() == "Consultez votre messagerie"
+    assert browser.locator("[role=status]").is_visible()  # the neutral answer
+    back = browser.get_by_role("link", name="Retour").get_attribute("href")
     assert urlparse(back).path == "/login" and parse_qs(urlparse(back).query)["rid"] == [rid]
-    shot(page, "3-sent")
+    shot(browser, "3-sent")
     assert smtp.messages == []  # nothing was sent on the request path
 
     assert deliver(app) >= 2  # the request's job, then the mail's
@@ -90,36 +65,36 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(page, 
     link = re.search(r"https?://\S+/recovery/reset/\S+", text).group(0)
     assert link.startswith(f"{idp}/recovery/reset/")
 
-    opened = page.goto(link)
+    opened = browser.goto(link)
     assert opened.status == 200 and opened.headers["referrer-policy"] == "no-referrer"
-    assert page.locator("form input[name=username]").get_attribute("value") == "jean.dupont"  # for password managers
-    assert page.locator("h1").inner_text() == "Choisissez un nouveau mot de passe"
-    shot(page, "4-reset")
-    page.fill("#new_password", NEW_PASSWORD)
-    page.fill("#new_password_confirm", NEW_PASSWORD)
-    page.get_by_role("button", name="Changer mon mot de passe").click()
+    assert browser.locator("form input[name=username]").get_attribute("value") == "jean.dupont"  # for password managers
+    assert browser.locator("h1").inner_text() == "Choisissez un nouveau mot de passe"
+    shot(browser, "4-reset")
+    browser.fill("#new_password", NEW_PASSWORD)
+    browser.fill("#new_password_confirm", NEW_PASSWORD)
+    browser.get_by_role("button", name="Changer mon mot de passe").click()
 
-    assert urlparse(page.url).path == "/login"
-    assert page.locator("h1").inner_text() == "Se connecter"
-    assert page.input_value("#username") == "jean.dupont"  # pre-filled
-    assert page.locator("[role=status]").inner_text() == \
+    assert urlparse(browser.url).path == "/login"
+    assert browser.locator("h1").inner_text() == "Se connecter"
+    assert browser.input_value("#username") == "jean.dupont"  # pre-filled
+    assert browser.locator("[role=status]").inner_text() == \
         "Votre mot de passe a été changé. Connectez-vous avec votre nouveau mot de passe."
-    shot(page, "5-login-after-reset")
-    page.fill("#password", PASSWORD)  # the old one no longer works
-    page.click("button[type=submit]")
-    assert page.locator("[role=alert]").inner_text() == "Identifiant ou mot de passe incorrect."
-    page.fill("#password", NEW_PASSWORD)
-    page.click("button[type=submit]")
+    shot(browser, "5-login-after-reset")
+    browser.fill("#password", PASSWORD)  # the old one no longer works
+    browser.click("button[type=submit]")
+    assert browser.locator("[role=alert]").inner_text() == "Identifiant ou mot de passe incorrect."
+    browser.fill("#password", NEW_PASSWORD)
+    browser.click("button[type=submit]")
 
-    assert page.url.startswith(f"{rp}/callback?")
-    received = parse_qs(urlparse(page.url).query)
+    assert browser.url.startswith(f"{rp}/callback?")
+    received = parse_qs(urlparse(browser.url).query)
     assert received["state"] == ["abc"] and received["iss"] == [idp]
     tokens = requests.post(f"{idp}/oauth/token", auth=(client_id, secret), timeout=10, data={
         "grant_type": "authorization_code", "code": received["code"][0], "redirect_uri": f"{rp}/callback"})
     assert tokens.status_code == 200 and tokens.json()["id_token"]  # the service gets its citizen
 
-    reopened = page.goto(link)  # the mail's link worked once
-    assert reopened.status == 410 and page.locator("h1").inner_text() == "Ce lien ne fonctionne plus"
-    shot(page, "6-link-used")
-    page.get_by_role("link", name="Demander un nouveau lien").click()
-    assert urlparse(page.url).path == "/recovery/password"
+    reopened = browser.goto(link)  # the mail's link worked once
+    assert reopened.status == 410 and browser.locator("h1").inner_text() == "Ce lien ne fonctionne plus"
+    shot(browser, "6-link-used")
+    browser.get_by_role("link", name="Demander un nouveau lien").click()
+    assert urlparse(browser.url).path == "/recovery/password"
