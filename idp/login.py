@@ -42,6 +42,9 @@ def login():
         return _login_page(form, _("Incorrect identifier or password."), status=401)
     if user.status == "disabled":
         return _login_page(form, _("This account is disabled. Contact the help desk."), status=403)
+    if user.status == "pending":  # the password was right: say how to finish, not just "no"
+        told = [message for hook in hooks().pending_login if (message := hook(user))]
+        return _login_page(form, " ".join(told) or _("Your e-mail address is not confirmed yet."), status=403)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(form.password.data)
         db_session().commit()

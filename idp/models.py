@@ -1,4 +1,5 @@
-"""What must survive a Redis restart: users, clients, refresh-token families, subjects."""
+"""What must survive a Redis restart: users, clients, refresh-token families, subjects,
+help-desk requests."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import hmac
 import uuid
 from urllib.parse import urlparse
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from .identity import name_key
 
 
 def utcnow() -> dt.datetime:
@@ -27,6 +30,8 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    # Sign-up looks for the same person among millions: folded names and birth date, indexed.
+    __table_args__ = (Index("ix_users_identity", "family_name_key", "given_name_key", "birthdate"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sub: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
@@ -37,6 +42,8 @@ class User(Base):
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
+    given_name_key: Mapped[str] = mapped_column(String(100), default="")  # identity.name_key
+    family_name_key: Mapped[str] = mapped_column(String(100), default="")
     birthdate: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
     street_address: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -50,6 +57,11 @@ class User(Base):
 
     def get_user_id(self) -> str:
         return self.sub
+
+    @validates("given_name", "family_name")
+    def _fold_name(self, field: str, value: str) -> str:
+        setattr(self, f"{field}_key", name_key(value))  # kept in step wherever a name changes
+        return value
 
     @property
     def is_active(self) -> bool:
@@ -154,3 +166,25 @@ class PairwiseSubject(Base):
     sector: Mapped[str] = mapped_column(String(255), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     sub: Mapped[str] = mapped_column(String(64))
+
+
+class HelpRequest(Base):
+    """A citizen who lost their mailbox asks the help desk to check who they are offline."""
+
+    __tablename__ = "help_requests"
+    __table_args__ = (Index("ix_help_requests_state", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved | rejected
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    birthdate: Mapped[dt.date] = mapped_column(Date)
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    new_email: Mapped[str] = mapped_column(String(254))
+    message: Mapped[str] = mapped_column(Text, default="")
+    lang: Mapped[str] = mapped_column(String(8), default="fr")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

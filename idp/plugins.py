@@ -26,6 +26,11 @@ class Hooks:
     password_changed: list[Callable[[Any, str], None]] = field(default_factory=list)
     #: ``f(user)`` when a citizen's sessions and tokens are revoked; returns ``{"what": count}`` it revoked
     user_revoked: list[Callable[[Any], dict[str, int]]] = field(default_factory=list)
+    #: ``f(rid) -> url`` of the sign-up page; set, ``prompt=create`` is supported and advertised
+    signup_url: Callable[[str | None], str] | None = None
+    #: ``f(user)`` when a pending account (e-mail not confirmed) signs in with the right password;
+    #: returns a message for the login page (say what was sent, and where)
+    pending_login: list[Callable[[Any], str | None]] = field(default_factory=list)
     enabled: list[str] = field(default_factory=list)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .identity import name_key
 from .models import User
 from .passwords import hash_password
 
@@ -27,6 +28,19 @@ def find_by_login(db: Session, login: str) -> User | None:
     key = email_key(login) if "@" in login else username_key(login)
     column = User.email_key if "@" in login else User.username_key
     return db.scalar(select(User).where(column == key))
+
+
+def find_by_email(db: Session, email: str) -> User | None:
+    return db.scalar(select(User).where(User.email_key == email_key(email)))
+
+
+def find_same_person(db: Session, given_name: str, family_name: str, birthdate: dt.date, limit: int = 3) -> list[User]:
+    """Accounts of the person with these names and birth date, however the names were written."""
+    return list(db.scalars(
+        select(User).where(User.family_name_key == name_key(family_name),
+                           User.given_name_key == name_key(given_name),
+                           User.birthdate == birthdate).order_by(User.id).limit(limit)
+    ))
 
 
 def create(

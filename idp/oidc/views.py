@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..forms import ConsentForm, LogoutForm
 from ..login_state import current_user
+from ..plugins import hooks
 from ..sessions import end as end_session
 from . import pending
 from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
@@ -82,7 +83,7 @@ def metadata() -> dict:
         "revocation_endpoint_auth_methods_supported": client_auth,
         "introspection_endpoint_auth_methods_supported": client_auth[:2],
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", *(["create"] if hooks().signup_url else [])],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "at_hash",
                              *[c for claims in SCOPE_CLAIMS.values() for c in claims]],
         "claims_parameter_supported": False,
@@ -111,6 +112,8 @@ def authorize():
         return authorization_error(error)
     prompts = set(request.values.get("prompt", "").split())
     pending_id = request.values.get("resume")
+    if "create" in prompts and not pending.logged_in_since(pending_id):
+        return _sign_up(prompts, grant)
     if _needs_login(user, prompts, max_age, pending_id):
         if "none" in prompts:
             return authorization_error(LoginRequiredError(redirect_uri=grant.redirect_uri))
@@ -123,6 +126,14 @@ def authorize():
     if request.method == "POST":
         response.status_code = 303
     return response
+
+
+def _sign_up(prompts: set[str], grant):
+    """OpenID Connect Prompt Create 1.0: straight to sign-up, then back here once signed in."""
+    if hooks().signup_url is None or "none" in prompts:
+        return authorization_error(InvalidRequestError("prompt=create is not available with these prompts.",
+                                                       redirect_uri=grant.redirect_uri))
+    return redirect(hooks().signup_url(pending.remember(request.values.get("resume"))))
 
 
 def _needs_login(user, prompts: set[str], max_age: int | None, pending_id: str | None) -> bool:

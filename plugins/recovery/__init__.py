@@ -1,4 +1,5 @@
-"""The recovery plugin: forgotten password, forgotten identifier, "it was not me".
+"""The recovery plugin: forgotten password and identifier, "it was not me", sign-up that
+finds existing accounts (``signup.py``), and the help desk for a lost mailbox (``helpdesk.py``).
 
 The password journey is a small state machine; each state is a page or a job:
 
@@ -19,17 +20,21 @@ from flask_babel import gettext as _
 
 from idp.plugins import Hooks
 
-from . import requests
+from . import helpdesk, requests, signup
 from .views import bp
 
 
 def init_app(app: Flask, hooks: Hooks) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(signup.bp)
+    app.register_blueprint(helpdesk.bp)
     queue = app.extensions["idp.jobs"]
     queue.handle(requests.PASSWORD, requests.password_requested)
     queue.handle(requests.IDENTIFIER, requests.identifier_requested)
     hooks.login_links.append(_login_links)
     hooks.password_changed.append(requests.password_changed)
+    hooks.pending_login.append(signup.pending_login)
+    hooks.signup_url = signup.signup_url
 
 
 def _login_links() -> list[tuple[str, str]]:
@@ -37,4 +42,5 @@ def _login_links() -> list[tuple[str, str]]:
     return [
         (url_for("recovery.password", rid=rid), _("Forgot your password?")),
         (url_for("recovery.identifier", rid=rid), _("Forgot your identifier?")),
+        (url_for("signup.signup", rid=rid), _("New user? Create an account")),
     ]

@@ -1,11 +1,15 @@
 """The recovery plugin's forms; Flask-WTF adds and checks the CSRF token of each."""
 
+import datetime as dt
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
 RID = [Regexp(r"^[A-Za-z0-9_-]{0,32}$")]  # a pending authorization request's id, or nothing
+# One '@', something on each side, a dot in the domain, no spaces: the mail itself proves the rest.
+EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
 
 
 class PasswordRequestForm(FlaskForm):
@@ -36,3 +40,54 @@ class ResetForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     submit = SubmitField(_l("Confirm"))
+
+
+def _not_in_the_future(_form, field) -> None:
+    if field.data and not (dt.date(1900, 1, 1) <= field.data <= dt.date.today()):
+        raise ValidationError(_l("Enter a real date of birth."))
+
+
+class SignupForm(FlaskForm):
+    given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
+                             render_kw={"autocomplete": "given-name"})
+    family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
+                              render_kw={"autocomplete": "family-name"})
+    birthdate = DateField(_l("Date of birth"), validators=[DataRequired(_l("Enter your date of birth.")),
+                                                           _not_in_the_future],
+                          render_kw={"autocomplete": "bday"})
+    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
+                        render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none",
+                                   "spellcheck": "false"})
+    username = StringField(
+        _l("Identifier"),
+        validators=[DataRequired(), Length(min=3, max=64),
+                    Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                           message=_l("Use letters without accents, digits, dots, hyphens or underscores."))],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)],
+                             render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(
+        _l("Password, again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    rid = HiddenField(validators=RID)
+    submit = SubmitField(_l("Create my account"))
+
+
+class HelpRequestForm(FlaskForm):
+    given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
+                             render_kw={"autocomplete": "given-name"})
+    family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
+                              render_kw={"autocomplete": "family-name"})
+    birthdate = DateField(_l("Date of birth"), validators=[DataRequired(_l("Enter your date of birth.")),
+                                                           _not_in_the_future],
+                          render_kw={"autocomplete": "bday"})
+    username = StringField(_l("Identifier, if you remember it"), validators=[Optional(), Length(max=64)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+    new_email = StringField(_l("New e-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
+                            render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
+    message = TextAreaField(_l("Message for the help desk"), validators=[Optional(), Length(max=2000)])
+    rid = HiddenField(validators=RID)
+    submit = SubmitField(_l("Send my request"))

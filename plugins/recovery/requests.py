@@ -17,7 +17,7 @@ from idp.db import session as db_session
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
 from idp.ratelimit import allow
-from idp.users import email_key, find_by_login
+from idp.users import find_by_email, find_by_login
 
 PASSWORD = "recovery.password"
 IDENTIFIER = "recovery.identifier"
@@ -51,7 +51,7 @@ def send_reset_link(user: User, lang: str, rid: str | None) -> None:
 
 def identifier_requested(payload: dict) -> None:
     address = payload["email"]
-    user = db_session().query(User).filter_by(email_key=email_key(address)).one_or_none()
+    user = find_by_email(db_session(), address)
     if not _may_recover(user):
         return
     mail.send(user.email, "recovery/identifier", _l("Your Sésame identifier"), payload["lang"], user=user,

@@ -1,0 +1,62 @@
+"""Je n'ai plus accès à cette adresse: a citizen who lost their mailbox files a request that
+the help desk checks offline, then resolves through the admin API (a new address, verified,
+and a reset link sent there)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from idp import audit_log, mail
+from idp.db import session as db_session
+from idp.models import HelpRequest
+from idp.ratelimit import limiter
+from idp.users import find_same_person, username_key
+
+from .forms import HelpRequestForm
+
+bp = Blueprint("helpdesk", __name__)
+
+
+@bp.route("/recovery/help", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP_HELP_RATE_LIMIT"], methods=["POST"])
+def help_request():
+    form = HelpRequestForm(rid=request.args.get("rid"))
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("recovery/help.html", form=form), status
+    filed = _file(form)
+    _tell_help_desk(filed)
+    audit_log.record("helpdesk.request_filed", request_id=filed.id, user_id=filed.user_id)
+    return render_template("recovery/help_sent.html", request_id=filed.id,
+                           back=url_for("login.login", rid=form.rid.data or None))
+
+
+def _file(form: HelpRequestForm) -> HelpRequest:
+    db = db_session()
+    filed = HelpRequest(given_name=form.given_name.data.strip(), family_name=form.family_name.data.strip(),
+                        birthdate=form.birthdate.data, username=(form.username.data or "").strip() or None,
+                        new_email=form.new_email.data.strip(), message=form.message.data or "",
+                        lang=str(get_locale()), user_id=_likely_account(form))
+    db.add(filed)
+    db.commit()
+    return filed
+
+
+def _likely_account(form: HelpRequestForm) -> int | None:
+    """The account these details point to, when exactly one does (the help desk still checks)."""
+    candidates = find_same_person(db_session(), form.given_name.data, form.family_name.data, form.birthdate.data)
+    if form.username.data:
+        named = [user for user in candidates if user.username_key == username_key(form.username.data)]
+        candidates = named or candidates
+    return candidates[0].id if len(candidates) == 1 else None
+
+
+def _tell_help_desk(filed: HelpRequest) -> None:
+    address = current_app.config["IDP_HELPDESK_EMAIL"]
+    if not address:
+        current_app.logger.warning("help request %s filed; IDP_HELPDESK_EMAIL is unset, nobody was mailed", filed.id)
+        return
+    mail.send(address, "recovery/help_request", _l("Help request no. %(id)s: lost mailbox", id=filed.id),
+              current_app.config["IDP_DEFAULT_LOCALE"], help_request=filed)

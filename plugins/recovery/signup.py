@@ -1,0 +1,139 @@
+"""Nouvel utilisateur: sign-up that finds the account a citizen already has.
+
+    form ──(same person found)──▶ hint: masked address, links to recovery and the help desk
+    form ──(identifier taken)──▶ its own message, nothing else
+    form ──(address in use)──▶ "check your mailbox"; the owner is told by mail
+    form ──(new)──▶ pending account ──(mailed link, POST)──▶ active, e-mail verified ──▶ /login
+
+The answer for an address already in use is the one for a new account, so the page
+never confirms an address to a stranger; both hash a password and queue one mail.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from idp import audit_log, mail, password_policy
+from idp.db import session as db_session
+from idp.identity import mask_email, name_key
+from idp.models import User
+from idp.one_time_tokens import one_time_tokens
+from idp.passwords import hash_password
+from idp.ratelimit import allow, limiter
+from idp.users import create, find_by_email, find_same_person, username_key
+
+from .forms import ConfirmForm, SignupForm
+
+bp = Blueprint("signup", __name__)
+VERIFY = "verify"  # one-time token purpose
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP_SIGNUP_RATE_LIMIT"], methods=["POST"])
+def signup():
+    form = SignupForm(rid=request.args.get("rid"))
+    if request.method == "GET" or not form.validate_on_submit():
+        return _form(form, status=400 if request.method == "POST" else 200)
+    problems = password_policy.problems(form.password.data, form.username.data, form.email.data)
+    if problems:
+        form.password.errors = problems
+        return _form(form, status=400)
+    db = db_session()
+    if existing := find_same_person(db, form.given_name.data, form.family_name.data, form.birthdate.data):
+        return _existing_account(form, existing)
+    if db.scalar(select(User.id).where(User.username_key == username_key(form.username.data))):
+        return _username_taken(form)
+    return _create(form)
+
+
+def _form(form: SignupForm, status: int = 200, existing: list[str] | None = None):
+    return render_template("recovery/signup.html", form=form, existing=existing or [],
+                           hint=password_policy.hint()), status
+
+
+def _existing_account(form: SignupForm, existing: list[User]):
+    """Journey 4: show the beginning of the address the account was created with (throttled hard)."""
+    person = f"{name_key(form.family_name.data)}|{name_key(form.given_name.data)}|{form.birthdate.data}"
+    config = current_app.config
+    if not (allow(config["IDP_SIGNUP_HINT_RATE_LIMIT"], "signup-hint-address", request.remote_addr or "")
+            and allow(config["IDP_SIGNUP_HINT_PERSON_RATE_LIMIT"], "signup-hint-person", person)):
+        abort(429)
+    for user in existing:
+        audit_log.record("signup.hint_shown", user_id=user.id)
+    return _form(form, status=409, existing=[mask_email(user.email) for user in existing])
+
+
+def _username_taken(form: SignupForm):
+    form.username.errors = [_("This identifier is already taken: choose another.")]
+    return _form(form, status=409)
+
+
+def _create(form: SignupForm):
+    db = db_session()
+    password_hash = hash_password(form.password.data)  # also when the address is in use: same cost
+    owner = find_by_email(db, form.email.data)
+    if owner is None:
+        try:
+            user = create(db, username=form.username.data, email=form.email.data,
+                          given_name=form.given_name.data, family_name=form.family_name.data,
+                          birthdate=form.birthdate.data, email_verified=False, status="pending")
+            user.password_hash = password_hash
+            db.commit()
+        except IntegrityError:  # a concurrent sign-up took the address or the identifier a moment ago
+            db.rollback()
+            owner = find_by_email(db, form.email.data)
+            if owner is None:
+                return _username_taken(form)
+        else:
+            send_verification(user, form.rid.data or None)
+            audit_log.record("signup", user_id=user.id)
+    if owner is not None:
+        mail.send(owner.email, "recovery/signup_address_in_use", _l("Someone tried to sign up with your address"),
+                  user=owner, link=mail.link("recovery.password", login=owner.username))
+        audit_log.record("signup.address_in_use", user_id=owner.id)
+    return render_template("recovery/signup_sent.html", back=url_for("login.login", rid=form.rid.data or None))
+
+
+def send_verification(user: User, rid: str | None) -> None:
+    ttl = current_app.config["IDP_VERIFY_TOKEN_TTL"]
+    token = one_time_tokens().issue(user.id, VERIFY, ttl, data={"rid": rid} if rid else {})
+    mail.send(user.email, "recovery/verify", _l("Confirm your e-mail address for Sésame"), str(get_locale()),
+              user=user, hours=ttl // 3600, link=mail.link("signup.verify", token=token))
+
+
+@bp.route("/signup/verify/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP_SIGNUP_RATE_LIMIT"], methods=["POST"])
+def verify(token: str):
+    form = ConfirmForm()
+    found = one_time_tokens().peek(token, VERIFY)  # GET only shows the button: mail scanners open links
+    user = db_session().get(User, found.user_id) if found else None
+    if user is None or user.status == "disabled":
+        return render_template("recovery/verify_invalid.html"), 410
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_template("recovery/verify.html", form=form, user=user)
+    if one_time_tokens().consume(token, VERIFY) is None:
+        return render_template("recovery/verify_invalid.html"), 410
+    user.email_verified = True
+    if user.status == "pending":
+        user.status = "active"
+    db_session().commit()
+    audit_log.record("signup.verified", user_id=user.id)
+    flash(_("Your e-mail address is confirmed. Sign in to continue."))
+    return redirect(url_for("login.login", username=user.username, rid=found.data.get("rid")), 303)
+
+
+def pending_login(user: User) -> str:
+    """A pending account signed in with the right password: send a fresh link and say where."""
+    if allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], "verify-mail", str(user.id)):
+        send_verification(user, request.form.get("rid") or None)
+    return _("Your e-mail address is not confirmed yet. We have sent a new link to %(address)s: open it to "
+             "activate your account.", address=mask_email(user.email))
+
+
+def signup_url(rid: str | None) -> str:
+    return url_for("signup.signup", rid=rid)
