@@ -10,8 +10,8 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config as settings
 from . import (
+    account,
     db,
     devmail,
     errors,
@@ -28,6 +28,7 @@ from . import (
     security_headers,
     sessions,
 )
+from . import config as settings
 from .keys import SigningKeys
 from .oidc import server as oidc_server
 from .oidc import views as oidc_views
@@ -97,6 +98,7 @@ def _attach_web(app: Flask) -> None:
         csrf.exempt(view)  # protocol endpoints: clients authenticate, there is no form
     app.register_blueprint(oidc_views.bp)
     app.register_blueprint(login.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(health.bp)
     devmail.init_app(app)
     errors.init_app(app)

@@ -1,9 +1,15 @@
 """The core's HTML forms; Flask-WTF adds and checks the CSRF token of each."""
 
+import datetime as dt
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
+
+# One '@', something on each side, a dot in the domain, no spaces: the mail itself proves the rest.
+EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
+PHONE = Regexp(r"^\+?[0-9 .()-]{6,31}$", message=_l("Enter a phone number, for example 06 12 34 56 78."))
 
 
 class LoginForm(FlaskForm):
@@ -23,3 +29,45 @@ class ConsentForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField(_l("Sign out"))
+
+
+class AccountForm(FlaskForm):
+    """Mes infos personnelles: what relying parties receive as claims."""
+
+    given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
+                             render_kw={"autocomplete": "given-name"})
+    family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
+                              render_kw={"autocomplete": "family-name"})
+    birthdate = DateField(_l("Date of birth"), validators=[Optional()], render_kw={"autocomplete": "bday"})
+    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
+                        render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
+    phone_number = StringField(_l("Phone number"), validators=[Optional(), Length(max=32), PHONE],
+                               render_kw={"autocomplete": "tel", "type": "tel"})
+    street_address = StringField(_l("Street address"), validators=[Optional(), Length(max=200)],
+                                 render_kw={"autocomplete": "street-address"})
+    postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=16)],
+                              render_kw={"autocomplete": "postal-code"})
+    locality = StringField(_l("Town or city"), validators=[Optional(), Length(max=100)],
+                           render_kw={"autocomplete": "address-level2"})
+    submit = SubmitField(_l("Save"))
+
+    def validate_birthdate(self, field) -> None:
+        if field.data and not (dt.date(1900, 1, 1) <= field.data <= dt.date.today()):
+            raise ValidationError(_l("Enter a real date of birth."))
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
+                                 render_kw={"autocomplete": "new-password"})
+    new_password_confirm = PasswordField(
+        _l("New password, again"),
+        validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField(_l("Change my password"))
+
+
+class ConfirmForm(FlaskForm):
+    submit = SubmitField(_l("Confirm"))

@@ -20,6 +20,9 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 COOKIE_NAME = "idp_session"
+# What a browser keeps when it signs in or out: its waiting authorization requests, its
+# language, and a reminder to check personal details after a recovery.
+KEPT_ACROSS_LOGIN = ("pending", "lang", "remind_details")
 
 # KEYS: the user's index. ARGV: session key prefix. Returns how many sessions were live.
 _END_ALL = """
@@ -137,7 +140,7 @@ class RedisSessionInterface(SessionInterface):
 
 def begin_login(session: ServerSession, user_id: int, amr: list[str]) -> None:
     """Start a signed-in session under a new cookie (no session fixation)."""
-    kept = {k: session[k] for k in ("pending", "lang") if k in session}
+    kept = {k: session[k] for k in KEPT_ACROSS_LOGIN if k in session}
     session.clear()
     session.update(kept)
     session.update({
@@ -162,7 +165,7 @@ def end_all_for_user(user_id: int) -> int:
 
 def sign_out_keeping_requests(session: ServerSession) -> None:
     """Sign out this browser but keep its pending authorization requests and language."""
-    kept = {k: session[k] for k in ("pending", "lang") if k in session}
+    kept = {k: session[k] for k in KEPT_ACROSS_LOGIN if k in session}
     session.clear()
     session.update(kept)
     session["created"] = int(time.time())

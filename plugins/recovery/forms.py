@@ -7,9 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
+from idp.forms import EMAIL
+
 RID = [Regexp(r"^[A-Za-z0-9_-]{0,32}$")]  # a pending authorization request's id, or nothing
-# One '@', something on each side, a dot in the domain, no spaces: the mail itself proves the rest.
-EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
 
 
 class PasswordRequestForm(FlaskForm):
@@ -36,10 +36,6 @@ class ResetForm(FlaskForm):
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField(_l("Change my password"))
-
-
-class ConfirmForm(FlaskForm):
-    submit = SubmitField(_l("Confirm"))
 
 
 def _not_in_the_future(_form, field) -> None:

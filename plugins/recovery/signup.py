@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp import audit_log, mail, password_policy
 from idp.db import session as db_session
+from idp.forms import ConfirmForm
 from idp.identity import mask_email, name_key
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
@@ -27,7 +28,7 @@ from idp.passwords import hash_password
 from idp.ratelimit import allow, limiter
 from idp.users import create, find_by_email, find_same_person, username_key
 
-from .forms import ConfirmForm, SignupForm
+from .forms import SignupForm
 
 bp = Blueprint("signup", __name__)
 VERIFY = "verify"  # one-time token purpose

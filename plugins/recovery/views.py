@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from idp import audit_log, password_policy
 from idp.credentials import set_password
 from idp.db import session as db_session
+from idp.forms import ConfirmForm
 from idp.jobs import jobs
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
@@ -23,7 +24,7 @@ from idp.ratelimit import allow, limiter
 from idp.sessions import sign_out_keeping_requests
 
 from . import requests
-from .forms import ConfirmForm, IdentifierRequestForm, PasswordRequestForm, ResetForm
+from .forms import IdentifierRequestForm, PasswordRequestForm, ResetForm
 
 bp = Blueprint("recovery", __name__)
 
@@ -100,6 +101,7 @@ def reset(token: str):
     set_password(user, form.new_password.data, reason="reset")
     if session.get("user_id"):
         sign_out_keeping_requests(session)  # this browser's session was just ended with the others
+    session["remind_details"] = True  # after a recovery, ask the citizen to check their details
     flash(_("Your password has been changed. Sign in with your new password."))
     rid = found.data.get("rid") or None
     return redirect(url_for("login.login", username=user.username, rid=rid), 303)

@@ -1,0 +1,125 @@
+"""Mes infos personnelles: the signed-in citizen's details and password.
+
+What is saved here is what relying parties receive as claims.  A new e-mail address
+replaces the old one only once a link mailed to it is used (the old address is told);
+a new password ends every other session and refresh token of the citizen.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from . import audit_log, mail, password_policy
+from .credentials import set_password
+from .db import session as db_session
+from .forms import AccountForm, ConfirmForm, PasswordChangeForm
+from .identity import mask_email
+from .login_state import current_user
+from .models import User
+from .one_time_tokens import one_time_tokens
+from .passwords import verify_password
+from .ratelimit import account_limit_exceeded, record_failed_login
+from .sessions import begin_login
+from .users import email_key, find_by_email
+
+bp = Blueprint("account", __name__)
+EMAIL_CHANGE = "email-change"  # one-time token purpose
+DETAILS = ("given_name", "family_name", "birthdate", "phone_number", "street_address", "postal_code", "locality")
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def details():
+    user = current_user()
+    if user is None:
+        return redirect(url_for("login.login"))
+    form = AccountForm(obj=user)
+    if request.method == "GET" or not form.validate_on_submit():
+        return _details_page(form, user, status=400 if request.method == "POST" else 200)
+    for field in DETAILS:
+        value = getattr(form, field).data
+        setattr(user, field, value.strip() if isinstance(value, str) else value)
+    db_session().commit()
+    audit_log.record("account.updated", user_id=user.id)
+    if email_key(form.email.data) != user.email_key:
+        _ask_to_confirm(user, form.email.data.strip())
+        flash(_("Your details are saved. We have sent a link to %(address)s: your e-mail address changes once "
+                "you open it.", address=form.email.data.strip()))
+    else:
+        flash(_("Your details are saved."))
+    return redirect(url_for("account.details"), 303)
+
+
+def _details_page(form: AccountForm, user: User, status: int = 200):
+    reminder = session.pop("remind_details", False)
+    return render_template("account/details.html", form=form, user=user, reminder=reminder), status
+
+
+def _ask_to_confirm(user: User, new_address: str) -> None:
+    ttl = current_app.config["IDP_VERIFY_TOKEN_TTL"]
+    token = one_time_tokens().issue(user.id, EMAIL_CHANGE, ttl, data={"email": new_address})
+    mail.send(new_address, "account/email_change", _l("Confirm your new e-mail address for Sésame"),
+              user=user, hours=ttl // 3600, link=mail.link("account.confirm_email", token=token))
+
+
+@bp.route("/account/email/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    found = one_time_tokens().peek(token, EMAIL_CHANGE)  # GET shows a button: mail scanners open links
+    user = db_session().get(User, found.user_id) if found else None
+    if user is None:
+        return render_template("account/link_invalid.html"), 410
+    form = ConfirmForm()
+    new_address = found.data["email"]
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_template("account/confirm_email.html", form=form, user=user, address=new_address)
+    if one_time_tokens().consume(token, EMAIL_CHANGE) is None:
+        return render_template("account/link_invalid.html"), 410
+    return _change_email(user, new_address)
+
+
+def _change_email(user: User, new_address: str):
+    old_address = user.email
+    taken = find_by_email(db_session(), new_address)
+    if taken is not None and taken.id != user.id:
+        return render_template("account/address_taken.html"), 409
+    user.email, user.email_key, user.email_verified = new_address, email_key(new_address), True
+    try:
+        db_session().commit()
+    except IntegrityError:  # taken a moment ago
+        db_session().rollback()
+        return render_template("account/address_taken.html"), 409
+    audit_log.record("account.email_changed", user_id=user.id)
+    mail.send(old_address, "account/email_changed", _l("Your Sésame e-mail address was changed"),
+              user=user, new_address=mask_email(new_address))
+    flash(_("Your e-mail address is now %(address)s.", address=new_address))
+    return redirect(url_for("account.details") if current_user() else url_for("login.login"), 303)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password():
+    user = current_user()
+    if user is None:
+        return redirect(url_for("login.login"))
+    form = PasswordChangeForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return _password_page(form, status=400 if request.method == "POST" else 200)
+    throttle_key = f"user:{user.id}"  # the login's per-account counter: guessing here counts the same
+    if account_limit_exceeded(throttle_key):
+        return _password_page(form, [_("Too many failed attempts. Wait a few minutes.")], status=429)
+    if not verify_password(user.password_hash, form.current_password.data):
+        record_failed_login(throttle_key)
+        return _password_page(form, [_("Your current password is not that one.")], status=400)
+    problems = password_policy.problems(form.new_password.data, user.username, user.email)
+    if problems:
+        return _password_page(form, problems, status=400)
+    set_password(user, form.new_password.data, reason="account")
+    begin_login(session, user.id, ["pwd"])  # this browser stays signed in, under a new session
+    flash(_("Your password has been changed. Your other sessions have been signed out."))
+    return redirect(url_for("account.details"), 303)
+
+
+def _password_page(form: PasswordChangeForm, problems: list[str] | None = None, status: int = 200):
+    return render_template("account/password.html", form=form, problems=problems or [],
+                           hint=password_policy.hint()), status
