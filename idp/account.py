@@ -40,7 +40,7 @@ def details():
         return _details_page(form, user, status=400 if request.method == "POST" else 200)
     for field in DETAILS:
         value = getattr(form, field).data
-        setattr(user, field, value.strip() if isinstance(value, str) else value)
+        setattr(user, field, (value.strip() or None) if isinstance(value, str) else value)  # empty: not released
     db_session().commit()
     audit_log.record("account.updated", user_id=user.id)
     if email_key(form.email.data) != user.email_key:
