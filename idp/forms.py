@@ -1,6 +1,7 @@
 """The core's HTML forms; Flask-WTF adds and checks the CSRF token of each."""
 
 import datetime as dt
+import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -9,10 +10,26 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, 
 
 # One '@', something on each side, a dot in the domain, no spaces: the mail itself proves the rest.
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and line breaks stay allowed
+
+
+class Form(FlaskForm):
+    """Every form of Sésame: what no citizen types (NUL and other control characters) is refused,
+    on every field, before it can reach a lookup or the database."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and CONTROL_CHARACTERS.search(field.data):
+                field.errors = [*field.errors, _l("This field contains characters that are not allowed.")]
+                valid = False
+        return valid
+
+
 PHONE = Regexp(r"^\+?[0-9 .()-]{6,31}$", message=_l("Enter a phone number, for example 06 12 34 56 78."))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField(_l("Identifier or e-mail address"), validators=[DataRequired(), Length(max=254)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)],
@@ -21,17 +38,17 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Sign in"))
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(Form):
     rid = HiddenField(validators=[DataRequired()])
     allow = SubmitField(_l("Allow"))
     deny = SubmitField(_l("Deny"))
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     submit = SubmitField(_l("Sign out"))
 
 
-class AccountForm(FlaskForm):
+class AccountForm(Form):
     """Mes infos personnelles: what relying parties receive as claims."""
 
     given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
@@ -56,7 +73,7 @@ class AccountForm(FlaskForm):
             raise ValidationError(_l("Enter a real date of birth."))
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(Form):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)],
                                      render_kw={"autocomplete": "current-password"})
     new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
@@ -69,5 +86,5 @@ class PasswordChangeForm(FlaskForm):
     submit = SubmitField(_l("Change my password"))
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     submit = SubmitField(_l("Confirm"))

@@ -6,15 +6,17 @@ from __future__ import annotations
 import unicodedata
 
 MASK = "•••"
+# Letters people also write spelled out (Lætitia, Laetitia), and the modifier apostrophe (Dʼ).
+_SPELLED_OUT = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "\u02bc": None})
 
 
 def name_key(name: str) -> str:
     """``Élodie`` = ``elodie``, ``Jean-Pierre`` = ``jean pierre``, ``D'Artagnan`` = ``dartagnan``.
 
     Accents, case, hyphens, apostrophes and spaces are ignored: only letters and digits count."""
-    decomposed = unicodedata.normalize("NFKD", name)
+    decomposed = unicodedata.normalize("NFKD", name.casefold().translate(_SPELLED_OUT))
     kept = (char for char in decomposed if not unicodedata.combining(char) and char.isalnum())
-    return "".join(kept).casefold()[:100]
+    return "".join(kept)[:100]
 
 
 def mask_email(address: str) -> str:

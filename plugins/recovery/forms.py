@@ -3,23 +3,22 @@
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
-from idp.forms import EMAIL
+from idp.forms import EMAIL, Form
 
 RID = [Regexp(r"^[A-Za-z0-9_-]{0,32}$")]  # a pending authorization request's id, or nothing
 
 
-class PasswordRequestForm(FlaskForm):
+class PasswordRequestForm(Form):
     login = StringField(_l("Identifier or e-mail address"), validators=[DataRequired(), Length(max=254)],
                         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     rid = HiddenField(validators=RID)
     submit = SubmitField(_l("Submit"))
 
 
-class IdentifierRequestForm(FlaskForm):
+class IdentifierRequestForm(Form):
     email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)],
                         render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none",
                                    "spellcheck": "false"})
@@ -27,7 +26,7 @@ class IdentifierRequestForm(FlaskForm):
     submit = SubmitField(_l("Submit"))
 
 
-class ResetForm(FlaskForm):
+class ResetForm(Form):
     new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
                                  render_kw={"autocomplete": "new-password"})
     new_password_confirm = PasswordField(
@@ -43,12 +42,12 @@ def _not_in_the_future(_form, field) -> None:
         raise ValidationError(_l("Enter a real date of birth."))
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
                              render_kw={"autocomplete": "given-name"})
     family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
                               render_kw={"autocomplete": "family-name"})
-    birthdate = DateField(_l("Date of birth"), validators=[DataRequired(_l("Enter your date of birth.")),
+    birthdate = DateField(_l("Date of birth"), validators=[InputRequired(_l("Enter your date of birth.")),
                                                            _not_in_the_future],
                           render_kw={"autocomplete": "bday"})
     email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
@@ -72,12 +71,12 @@ class SignupForm(FlaskForm):
     submit = SubmitField(_l("Create my account"))
 
 
-class HelpRequestForm(FlaskForm):
+class HelpRequestForm(Form):
     given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
                              render_kw={"autocomplete": "given-name"})
     family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
                               render_kw={"autocomplete": "family-name"})
-    birthdate = DateField(_l("Date of birth"), validators=[DataRequired(_l("Enter your date of birth.")),
+    birthdate = DateField(_l("Date of birth"), validators=[InputRequired(_l("Enter your date of birth.")),
                                                            _not_in_the_future],
                           render_kw={"autocomplete": "bday"})
     username = StringField(_l("Identifier, if you remember it"), validators=[Optional(), Length(max=64)],
