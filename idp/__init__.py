@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (
     account,
+    admin,
     db,
     devmail,
     errors,
@@ -30,6 +31,7 @@ from . import (
 )
 from . import config as settings
 from .keys import SigningKeys
+from .oidc import backchannel
 from .oidc import server as oidc_server
 from .oidc import views as oidc_views
 from .oidc.context import Provider
@@ -93,12 +95,14 @@ def _attach_web(app: Flask) -> None:
     csrf.init_app(app)
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session's own timeouts bound the token's life
     oidc_server.init_app(app)
+    backchannel.init_app(app)
     for view in (oidc_views.token, oidc_views.userinfo, oidc_views.revoke, oidc_views.introspect,
                  oidc_views.authorize, oidc_views.rp_logout):
         csrf.exempt(view)  # protocol endpoints: clients authenticate, there is no form
     app.register_blueprint(oidc_views.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(account.bp)
+    admin.init_app(app, csrf)
     app.register_blueprint(health.bp)
     devmail.init_app(app)
     errors.init_app(app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import audit_log, mail, password_policy
@@ -18,7 +19,7 @@ from .db import session as db_session
 from .forms import AccountForm, ConfirmForm, PasswordChangeForm
 from .identity import mask_email
 from .login_state import current_user
-from .models import User
+from .models import AuditEvent, Client, User
 from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
 from .ratelimit import account_limit_exceeded, record_failed_login
@@ -27,6 +28,14 @@ from .users import email_key, find_by_email
 
 bp = Blueprint("account", __name__)
 EMAIL_CHANGE = "email-change"  # one-time token purpose
+ACTIVITY = {
+    "login.success": _l("Signed in"),
+    "authorization.granted": _l("Signed in to a service"),
+    "password.changed": _l("Password changed"),
+    "account.email_changed": _l("E-mail address changed"),
+    "admin.email_changed": _l("E-mail address changed by the help desk"),
+}
+ACTIVITY_SHOWN = 10
 DETAILS = ("given_name", "family_name", "birthdate", "phone_number", "street_address", "postal_code", "locality")
 
 
@@ -54,7 +63,20 @@ def details():
 
 def _details_page(form: AccountForm, user: User, status: int = 200):
     reminder = session.pop("remind_details", False)
-    return render_template("account/details.html", form=form, user=user, reminder=reminder), status
+    return render_template("account/details.html", form=form, user=user, reminder=reminder,
+                           activity=recent_activity(user)), status
+
+
+def recent_activity(user: User) -> list[dict]:
+    """What the citizen may want to check, as the French state's account pages show it."""
+    events = db_session().scalars(
+        select(AuditEvent).where(AuditEvent.user_id == user.id, AuditEvent.action.in_(ACTIVITY))
+        .order_by(AuditEvent.id.desc()).limit(ACTIVITY_SHOWN)
+    ).all()
+    names = {client.client_id: client.name for client in db_session().scalars(
+        select(Client).where(Client.client_id.in_({event.client_id for event in events if event.client_id})))}
+    return [{"at": event.at, "what": ACTIVITY[event.action], "service": names.get(event.client_id),
+             "ip": event.ip} for event in events]
 
 
 def _ask_to_confirm(user: User, new_address: str) -> None:

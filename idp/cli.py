@@ -243,6 +243,35 @@ def mail_worker(drain: bool, timeout: float) -> None:
     click.echo("Mail worker stopped.")
 
 
+@main.group(help="The audit log.")
+def audit() -> None:
+    pass
+
+
+@audit.command("export", help="Write audit events as JSON lines, oldest first.")
+@click.option("--since", type=click.DateTime(), help="Only events at or after this UTC date-time.")
+@click.option("--action", help="Only this action, e.g. login.failure.")
+@click.option("--user", "user_id", type=int, help="Only events about this account id.")
+@click.option("--output", type=click.File("w", encoding="utf-8"), default="-", show_default=True)
+def audit_export(since, action, user_id, output) -> None:
+    from .db import session
+    from .models import AuditEvent
+
+    statement = select(AuditEvent).order_by(AuditEvent.id)
+    if since:
+        statement = statement.where(AuditEvent.at >= since)
+    if action:
+        statement = statement.where(AuditEvent.action == action)
+    if user_id is not None:
+        statement = statement.where(AuditEvent.user_id == user_id)
+    written = 0
+    with _app().app_context():
+        for event in session().scalars(statement.execution_options(yield_per=1000)):
+            output.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
+            written += 1
+    click.echo(f"{written} event(s) written.", err=True)
+
+
 @main.group(help="Signing keys.")
 def keys() -> None:
     pass

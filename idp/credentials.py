@@ -1,8 +1,9 @@
 """Changing a citizen's password, and revoking everything their old one protected.
 
 One place for both, so a reset, the account page and the help desk all end the same
-things: every signed-in session (on every instance), every refresh token with the access
-tokens it issued, every outstanding one-time link, and whatever plugins own.
+things: every signed-in session (on every instance, and the services it signed in to hear
+of it by back-channel logout), every access token, every refresh token, every outstanding
+one-time link, and whatever plugins own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from . import audit_log
 from .db import session as db_session
 from .models import User, utcnow
-from .oidc.tokens import revoke_user_refresh_tokens
+from .oidc import backchannel
+from .oidc.tokens import revoke_user_access_tokens, revoke_user_refresh_tokens
 from .one_time_tokens import one_time_tokens
 from .passwords import hash_password
 from .plugins import hooks
@@ -19,8 +21,11 @@ from .sessions import end_all_for_user
 
 def revoke_access(user: User) -> dict[str, int]:
     """End the citizen's sessions and tokens everywhere; what was revoked, with counts."""
+    ended = end_all_for_user(user.id)
+    backchannel.notify_ended(ended)  # the services those sessions signed in to hear of it
     revoked = {
-        "sessions": end_all_for_user(user.id),
+        "access_tokens": revoke_user_access_tokens(user.id),
+        "sessions": len(ended),
         "refresh_tokens": revoke_user_refresh_tokens(user.id),
         "one_time_tokens": one_time_tokens().revoke_user(user.id),
     }

@@ -9,7 +9,7 @@ from . import audit_log
 from .db import session as db_session
 from .forms import LoginForm, LogoutForm
 from .login_state import current_user
-from .oidc import pending
+from .oidc import backchannel, pending
 from .passwords import hash_password, needs_rehash, verify_password
 from .plugins import hooks
 from .ratelimit import account_limit_exceeded, limiter, record_failed_login
@@ -49,7 +49,8 @@ def login():
         user.password_hash = hash_password(form.password.data)
         db_session().commit()
     begin_login(session, user.id, ["pwd"])
-    audit_log.record("login.success", user_id=user.id)
+    audit_log.record("login.success", user_id=user.id,
+                     client_id=pending.get(form.rid.data).get("params", {}).get("client_id"))
     return redirect(pending.resume_url(form.rid.data) or url_for("login.home"), 303)
 
 
@@ -73,6 +74,7 @@ def logout():
         return redirect(url_for("login.home"), 303)
     target = session.get("logout_redirect")
     user = current_user()
+    backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
     end(session)
     if user is not None:
         audit_log.record("logout", user_id=user.id)

@@ -1,5 +1,5 @@
 """What must survive a Redis restart: users, clients, refresh-token families, subjects,
-help-desk requests."""
+help-desk requests, audit events."""
 
 from __future__ import annotations
 
@@ -188,3 +188,24 @@ class HelpRequest(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what to whom, from where, when; never a secret or a token."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_user", "user_id", "id"), Index("ix_audit_events_action", "action", "id"),
+                      Index("ix_audit_events_at", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(100), nullable=True)  # "admin:<client id>", "user:<id>"
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # whom; no foreign key: history stays
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the service concerned
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "at": self.at.isoformat() + "Z", "action": self.action, "actor": self.actor,
+                "user_id": self.user_id, "client_id": self.client_id, "ip": self.ip, "details": self.details}

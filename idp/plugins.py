@@ -31,6 +31,8 @@ class Hooks:
     #: ``f(user)`` when a pending account (e-mail not confirmed) signs in with the right password;
     #: returns a message for the login page (say what was sent, and where)
     pending_login: list[Callable[[Any], str | None]] = field(default_factory=list)
+    #: ``f(user)`` mails the citizen a link to choose a new password (the help desk asks for it)
+    send_reset_link: Callable[[Any], None] | None = None
     enabled: list[str] = field(default_factory=list)
 
 

@@ -24,11 +24,15 @@ COOKIE_NAME = "idp_session"
 # language, and a reminder to check personal details after a recovery.
 KEPT_ACROSS_LOGIN = ("pending", "lang", "remind_details")
 
-# KEYS: the user's index. ARGV: session key prefix. Returns how many sessions were live.
+# KEYS: the user's index. ARGV: session key prefix. Returns what the live sessions held.
 _END_ALL = """
-local ended = 0
+local ended = {}
 for _, storage_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  ended = ended + redis.call('DEL', ARGV[1] .. storage_id)
+  local data = redis.call('GET', ARGV[1] .. storage_id)
+  if data then
+    redis.call('DEL', ARGV[1] .. storage_id)
+    table.insert(ended, data)
+  end
 end
 redis.call('DEL', KEYS[1])
 return ended
@@ -133,9 +137,10 @@ class RedisSessionInterface(SessionInterface):
         pipe.execute()
         session.owner = session["user_id"]
 
-    def end_all_for_user(self, user_id: int) -> int:
-        """End every signed-in session of a citizen, on every instance; how many were live."""
-        return int(self._end_all(keys=[self.keys("user-sessions", user_id)], args=[self.keys("session", "")]))
+    def end_all_for_user(self, user_id: int) -> list[dict]:
+        """End every signed-in session of a citizen, on every instance; what the live ones held."""
+        ended = self._end_all(keys=[self.keys("user-sessions", user_id)], args=[self.keys("session", "")])
+        return [json.loads(data) for data in ended]
 
 
 def begin_login(session: ServerSession, user_id: int, amr: list[str]) -> None:
@@ -158,8 +163,8 @@ def end(session: ServerSession) -> None:
     session.regenerate = True
 
 
-def end_all_for_user(user_id: int) -> int:
-    """End every signed-in session of a citizen (password reset, help desk)."""
+def end_all_for_user(user_id: int) -> list[dict]:
+    """End every signed-in session of a citizen (password reset, help desk); what they held."""
     return current_app.session_interface.end_all_for_user(user_id)
 
 

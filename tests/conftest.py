@@ -171,7 +171,7 @@ def database_url(request, tmp_path, sqlite_template):
     url = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE help_requests, pairwise_subjects, refresh_tokens, clients, users "
+        conn.execute(text("TRUNCATE audit_events, help_requests, pairwise_subjects, refresh_tokens, clients, users "
                           "RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url

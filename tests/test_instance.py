@@ -17,7 +17,7 @@ from idp.redis_store import stop_embedded
 
 from helpers import csrf_token
 
-SCHEMA = {"users", "clients", "refresh_tokens", "help_requests", "alembic_version"}
+SCHEMA = {"users", "clients", "refresh_tokens", "help_requests", "audit_events", "alembic_version"}
 
 
 def quick_start(folder: Path):

@@ -63,7 +63,7 @@ def test_revoking_counts_sessions_refresh_tokens_and_links(app, client, db):
         one_time_tokens().issue(jean.id, "not-me", 600)
         revoked = revoke_access(db_session().get(User, jean.id))
 
-    assert revoked == {"sessions": 1, "refresh_tokens": 1, "one_time_tokens": 2}
+    assert revoked == {"access_tokens": 1, "sessions": 1, "refresh_tokens": 1, "one_time_tokens": 2}
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     refused = client.post("/oauth/token", data=refresh,
                           auth=(client_id, secret))

@@ -83,8 +83,29 @@ def is_access_token_denied(jti: str) -> bool:
 
 def link_access_token(family_id: str, jti: str, exp: int) -> None:
     """Remember which family issued an access token, so revoking the family denies it."""
+    _remember_access_token(provider().keys("family-at", family_id), jti, exp)
+
+
+def link_user_access_token(user_id: int, jti: str, exp: int) -> None:
+    """Remember a citizen's access tokens, so the help desk can deny them all at once."""
+    _remember_access_token(provider().keys("user-at", user_id), jti, exp)
+
+
+def revoke_user_access_tokens(user_id: int) -> int:
+    """Deny every live access token of a citizen; how many were not denied yet."""
     ctx = provider()
-    key = ctx.keys("family-at", family_id)
+    key = ctx.keys("user-at", user_id)
+    denied = 0
+    for jti, exp in ctx.redis.zrangebyscore(key, time.time(), "+inf", withscores=True):
+        if not is_access_token_denied(jti):
+            deny_access_token(jti, int(exp))
+            denied += 1
+    ctx.redis.delete(key)
+    return denied
+
+
+def _remember_access_token(key: str, jti: str, exp: int) -> None:
+    ctx = provider()
     pipe = ctx.redis.pipeline()
     pipe.zadd(key, {jti: exp})
     pipe.zremrangebyscore(key, 0, time.time())
@@ -109,12 +130,16 @@ def revoke_family(family_id: str) -> int:
 
 
 def revoke_user_refresh_tokens(user_id: int) -> int:
-    """Revoke every live refresh token of a citizen, and the access tokens their families issued."""
-    families = db_session().scalars(
-        select(RefreshToken.family_id).distinct()
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None), RefreshToken.used_at.is_(None))
+    """Revoke every live refresh token of a citizen, and the access tokens their families issued;
+    how many live refresh tokens there were."""
+    live = db_session().scalars(
+        select(RefreshToken.family_id)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None), RefreshToken.used_at.is_(None),
+               RefreshToken.expires_at > utcnow())
     ).all()
-    return sum(revoke_family(family_id) for family_id in families)
+    for family_id in set(live):
+        revoke_family(family_id)
+    return len(live)
 
 
 def find_refresh_token(token_string: str) -> RefreshToken | None:

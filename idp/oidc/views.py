@@ -16,11 +16,12 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from .. import audit_log
 from ..forms import ConsentForm, LogoutForm
 from ..login_state import current_user
 from ..plugins import hooks
 from ..sessions import end as end_session
-from . import pending
+from . import backchannel, pending
 from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
 from .context import provider
 
@@ -90,6 +91,8 @@ def metadata() -> dict:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "ui_locales_supported": ["fr", "en"],
     }
 
@@ -123,9 +126,19 @@ def authorize():
         return render_template("oidc/consent.html", form=form, client=grant.client, scopes=grant.request.scope.split())
     response = server().create_authorization_response(grant=grant, grant_user=user)
     pending.forget(pending_id)
+    if response.status_code == 302 and "code=" in response.location:
+        _remember_service(user, grant.client.client_id)
     if request.method == "POST":
         response.status_code = 303
     return response
+
+
+def _remember_service(user, client_id: str) -> None:
+    """This session signed in to ``client_id``: back-channel logout will tell it when the session ends."""
+    services = set(session.get("clients", []))
+    if client_id not in services:
+        session["clients"] = sorted(services | {client_id})
+    audit_log.record("authorization.granted", user_id=user.id, client_id=client_id)
 
 
 def _sign_up(prompts: set[str], grant):
@@ -246,6 +259,7 @@ def rp_logout():
     if user is not None and not (logout.client and hint.get("sub") == subject_for(user, logout.client)):
         session["logout_redirect"] = logout.redirect_uri
         return render_template("oidc/logout_confirm.html", client=logout.client, logout_form=LogoutForm())
+    backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
     end_session(session)
     if logout.redirect_uri:
         return redirect(logout.redirect_uri, 303 if request.method == "POST" else 302)

@@ -35,6 +35,7 @@ def init_app(app: Flask, hooks: Hooks) -> None:
     hooks.password_changed.append(requests.password_changed)
     hooks.pending_login.append(signup.pending_login)
     hooks.signup_url = signup.signup_url
+    hooks.send_reset_link = lambda user: requests.send_reset_link(user, None, rid=None)
 
 
 def _login_links() -> list[tuple[str, str]]:

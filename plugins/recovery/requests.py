@@ -40,7 +40,7 @@ def password_requested(payload: dict) -> None:
     audit_log.record("recovery.password_requested", user_id=user.id)
 
 
-def send_reset_link(user: User, lang: str, rid: str | None) -> None:
+def send_reset_link(user: User, lang: str | None, rid: str | None) -> None:
     """A new reset link (earlier ones stop working) mailed to the account's address."""
     ttl = current_app.config["IDP_RESET_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, RESET, ttl, data={"rid": rid} if rid else {})

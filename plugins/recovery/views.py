@@ -49,6 +49,7 @@ def password():
                                error=_("Enter your identifier or your e-mail address.")), 400
     _throttle_account("recovery-login", form.login.data)
     _queue(requests.PASSWORD, login=form.login.data.strip(), rid=form.rid.data)
+    audit_log.record("recovery.requested", kind="password", login=form.login.data.strip())
     return _sent(form.rid.data)
 
 
@@ -63,6 +64,7 @@ def identifier():
                                error=_("Enter the e-mail address of your account.")), 400
     _throttle_account("recovery-email", form.email.data)
     _queue(requests.IDENTIFIER, email=form.email.data.strip(), rid=form.rid.data)
+    audit_log.record("recovery.requested", kind="identifier", email=form.email.data.strip())
     return _sent(form.rid.data, identifier=True)
 
 
