@@ -93,13 +93,13 @@ def _date(raw: str | None) -> dt.date | None:
         abort(400, "birthdate must be YYYY-MM-DD.")
 
 
-@bp.get("/users/<path:reference>")
+@bp.get("/users/<reference>")
 @require_admin
 def read(reference: str):
     return jsonify(as_dict(resolve(reference)))
 
 
-@bp.patch("/users/<path:reference>")
+@bp.patch("/users/<reference>")
 @require_admin
 def update(reference: str):
     user = resolve(reference)
@@ -165,7 +165,7 @@ def send_reset(user: User) -> object | None:
     return None
 
 
-@bp.post("/users/<path:reference>/revoke")
+@bp.post("/users/<reference>/revoke")
 @require_admin
 def revoke_user(reference: str):
     user = resolve(reference)
