@@ -38,7 +38,7 @@ def login():
                                          "or reset your password.")), 429
     if user is None or not verify_password(user.password_hash, form.password.data):
         record_failed_login(throttle_key)
-        audit_log.record("login.failure", login=login_name)
+        audit_log.record("login.failure", user_id=user.id if user else None, login=login_name)
         return _login_page(form, _("Incorrect identifier or password."), status=401)
     if user.status == "disabled":
         return _login_page(form, _("This account is disabled. Contact the help desk."), status=403)

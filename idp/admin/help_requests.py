@@ -68,6 +68,8 @@ def resolve_request(request_id: int):
     body = json_body() if request.get_data() else {}
     if body is None or not set(body) <= {"new_email", "send_reset", "user"}:
         return json_error(400, "invalid_request", "Send a JSON object with new_email, send_reset and/or user.")
+    if not isinstance(body.get("send_reset", True), bool):
+        return json_error(400, "invalid_request", "send_reset must be true or false.")
     if filed.state != "open":
         return json_error(409, "conflict", f"This request is already {filed.state}.")
     reference = body.get("user") or filed.user_id

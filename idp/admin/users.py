@@ -70,11 +70,10 @@ def search():
     birthdate = _date(request.args.get("birthdate"))
     conditions = [User.username_key == query.casefold(), User.email_key == email_key(query)]
     if len(words := query.split()) >= 2:  # "given family" or "family given", folded like sign-up
-        first, rest = name_key(words[0]), name_key(" ".join(words[1:]))
-        last, start = name_key(words[-1]), name_key(" ".join(words[:-1]))
-        conditions += [(User.given_name_key == first) & (User.family_name_key == rest),
-                       (User.given_name_key == start) & (User.family_name_key == last),
-                       (User.family_name_key == first) & (User.given_name_key == rest)]
+        for cut in range(1, min(len(words), 6)):
+            before, after = name_key(" ".join(words[:cut])), name_key(" ".join(words[cut:]))
+            conditions += [(User.given_name_key == before) & (User.family_name_key == after),
+                           (User.family_name_key == before) & (User.given_name_key == after)]
     elif name_key(query):
         conditions.append(User.family_name_key == name_key(query))
     statement = select(User).where(or_(*conditions))
@@ -106,8 +105,8 @@ def update(reference: str):
     body = json_body()
     if body is None or not set(body) <= {"email", "disabled", "send_reset"} or not body:
         return json_error(400, "invalid_request", "Send a JSON object with email, disabled and/or send_reset.")
-    if "disabled" in body and not isinstance(body["disabled"], bool):
-        return json_error(400, "invalid_request", "disabled must be true or false.")
+    if any(not isinstance(body[flag], bool) for flag in ("disabled", "send_reset") if flag in body):
+        return json_error(400, "invalid_request", "disabled and send_reset must be true or false.")
     if "email" in body:
         refused = change_email(user, body["email"])
         if refused:
