@@ -20,10 +20,12 @@ from .models import AuditEvent, utcnow
 logger = logging.getLogger("idp.audit")
 
 
-def record(action: str, *, user_id: int | None = None, client_id: str | None = None, **details: object) -> None:
-    """Record ``action`` done by the current actor (an admin client, a signed-in citizen, or nobody)."""
+def record(action: str, *, user_id: int | None = None, client_id: str | None = None, ip: str | None = None,
+           **details: object) -> None:
+    """Record ``action`` done by the current actor (an admin client, a signed-in citizen, or nobody);
+    ``ip`` is the client address when the event is recorded away from its request (in a job)."""
     row = {"at": utcnow(), "action": action, "actor": _actor(), "user_id": user_id, "client_id": client_id,
-           "ip": request.remote_addr if has_request_context() else None,
+           "ip": ip or (request.remote_addr if has_request_context() else None),
            "details": json.loads(json.dumps(details, default=str))}
     logger.info(json.dumps({**row, "at": row["at"].isoformat() + "Z"}, ensure_ascii=False))
     try:

@@ -19,6 +19,7 @@ import requests
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
+from idp.jobs import Worker
 from idp.models import User
 
 from helpers import (
@@ -61,14 +62,18 @@ def app(build_app, smtp):
 # What the citizen does, and what can be seen of it -------------------------------------------------------------
 
 def sign_up(browser, lang="en", rid=None, environ=None, **typed):
-    """Open "Nouvel utilisateur ?", fill in the form (NEWCOMER unless told), submit; the answer."""
+    """Open "Nouvel utilisateur ?", fill in the form (NEWCOMER unless told), submit, and let the worker
+    run the job that follows; the answer."""
     args = "&".join(f"{k}={v}" for k, v in (("rid", rid), ("lang", lang)) if v)
     page = browser.get("/signup" + (f"?{args}" if args else ""), environ_base=environ or {})
     assert page.status_code == 200, page.data
     form = {"csrf_token": csrf_token(page.data), **NEWCOMER, "password": NEW_PASSWORD,
             "password_confirm": NEW_PASSWORD, **({"rid": rid} if rid else {}), **typed}
-    return browser.post("/signup", data={k: v for k, v in form.items() if v is not None},
-                        environ_base=environ or {})
+    answer = browser.post("/signup", data={k: v for k, v in form.items() if v is not None},
+                          environ_base=environ or {})
+    if answer.status_code == 200:
+        deliver(browser.application)  # the account is made (or the owner told) by the worker, just after
+    return answer
 
 
 def text(response) -> str:
@@ -476,9 +481,9 @@ def test_concurrent_sign_ups_with_one_address_make_one_account(app, db, smtp, ra
             thread.join(90)
 
     assert answers == [200] * racers
+    sent = mails(app, smtp, racers)  # one verification, and the owner told of every other attempt
     (created,) = accounts(db)
     assert created.email == "shared.address@example.org" and created.status == "pending"
-    sent = mails(app, smtp, racers)  # one verification, and the owner told of every other attempt
     assert sorted(mail["Subject"] for mail in sent) == sorted([VERIFY_SUBJECT] + [IN_USE_SUBJECT] * (racers - 1))
     assert all(mail["To"] == "shared.address@example.org" for mail in sent)
 
@@ -643,3 +648,51 @@ def test_sign_ups_are_throttled_per_client_address(build_app, smtp, db):
     other = sign_up(client, environ={"REMOTE_ADDR": "192.0.2.44"}, username="user4", email="user4@example.org",
                     given_name="Prénom4")
     assert other.status_code == 200
+
+
+# Behind the answer: the job that makes the account ----------------------------------------------------------------
+
+def post_without_running_the_job(browser, **typed):
+    page = browser.get("/signup?lang=en")
+    form = {"csrf_token": csrf_token(page.data), **NEWCOMER, "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD, **typed}
+    answer = browser.post("/signup", data=form)
+    assert answer.status_code == 200 and SENT in text(answer)
+
+
+def test_the_answer_only_queues_the_work_whether_the_address_is_new_or_in_use(client, db, app):
+    existing_person(db, email="camille.martin@example.org", given_name="Other", family_name="Person")
+    post_without_running_the_job(client)  # address in use
+    post_without_running_the_job(client, email="fresh@example.org", username="fresh.one")  # new
+
+    assert app.extensions["idp.jobs"].pending() == 2  # one job each, nothing else done yet
+    assert account(db, "fresh.one") is None
+
+
+def test_workers_running_sign_ups_for_one_address_at_once_make_one_account(app, db, smtp):
+    browser = app.test_client()
+    for n in range(6):
+        post_without_running_the_job(browser, username=f"racer{n}", given_name=f"Racer{n}",
+                                     email="shared.address@example.org")
+    workers = [Worker(app) for _ in range(3)]
+    threads = [threading.Thread(target=worker.drain, args=(30,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    sent = mails(app, smtp, 6)
+    assert [user.username for user in accounts(db)] in ([f"racer{n}"] for n in range(6))
+    assert sorted(mail["Subject"] for mail in sent) == sorted([VERIFY_SUBJECT] + [IN_USE_SUBJECT] * 5)
+
+
+def test_an_identifier_taken_between_the_answer_and_the_job_is_told_by_mail(client, db, app, smtp):
+    post_without_running_the_job(client, email="first@example.org")
+    post_without_running_the_job(app.test_client(), email="second@example.org", given_name="Camilla")
+
+    sent = mails(app, smtp, 2)
+
+    assert [user.email for user in accounts(db)] == ["first@example.org"]
+    told = next(mail for mail in sent if mail["To"] == "second@example.org")
+    assert told["Subject"] == "Your Sésame account was not created"
+    assert "camille.martin" in smtp.text(told) and "/signup" in smtp.text(told)

@@ -31,6 +31,7 @@ def init_app(app: Flask, hooks: Hooks) -> None:
     queue = app.extensions["idp.jobs"]
     queue.handle(requests.PASSWORD, requests.password_requested)
     queue.handle(requests.IDENTIFIER, requests.identifier_requested)
+    queue.handle(signup.SIGNUP, signup.signup_requested)
     hooks.login_links.append(_login_links)
     hooks.password_changed.append(requests.password_changed)
     hooks.pending_login.append(signup.pending_login)

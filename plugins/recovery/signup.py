@@ -6,10 +6,13 @@
     form ──(new)──▶ pending account ──(mailed link, POST)──▶ active, e-mail verified ──▶ /login
 
 The answer for an address already in use is the one for a new account, so the page
-never confirms an address to a stranger; both hash a password and queue one mail.
+never confirms an address to a stranger: both hash the password and queue one job, and
+the job creates the account or tells the address's owner.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -22,6 +25,7 @@ from idp import audit_log, mail, password_policy
 from idp.db import session as db_session
 from idp.forms import ConfirmForm
 from idp.identity import mask_email, name_key
+from idp.jobs import jobs
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
 from idp.passwords import hash_password
@@ -32,6 +36,7 @@ from .forms import SignupForm
 
 bp = Blueprint("signup", __name__)
 VERIFY = "verify"  # one-time token purpose
+SIGNUP = "signup.requested"  # job
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -75,35 +80,53 @@ def _username_taken(form: SignupForm):
 
 
 def _create(form: SignupForm):
-    db = db_session()
-    password_hash = hash_password(form.password.data)  # also when the address is in use: same cost
-    owner = find_by_email(db, form.email.data)
-    if owner is None:
-        try:
-            user = create(db, username=form.username.data, email=form.email.data,
-                          given_name=form.given_name.data, family_name=form.family_name.data,
-                          birthdate=form.birthdate.data, email_verified=False, status="pending")
-            user.password_hash = password_hash
-            db.commit()
-        except IntegrityError:  # a concurrent sign-up took the address or the identifier a moment ago
-            db.rollback()
-            owner = find_by_email(db, form.email.data)
-            if owner is None:
-                return _username_taken(form)
-        else:
-            send_verification(user, form.rid.data or None)
-            audit_log.record("signup", user_id=user.id)
-    if owner is not None:
-        mail.send(owner.email, "recovery/signup_address_in_use", _l("Someone tried to sign up with your address"),
-                  user=owner, link=mail.link("recovery.password", login=owner.username))
-        audit_log.record("signup.address_in_use", user_id=owner.id)
+    """A new account, or a mail to the owner of an address already in use: decided in a job, so
+    the answer is the same page after the same work whichever it is."""
+    payload = {name: getattr(form, name).data.strip() for name in ("given_name", "family_name", "email", "username")}
+    payload.update(birthdate=form.birthdate.data.isoformat(), password_hash=hash_password(form.password.data),
+                   rid=form.rid.data or None, lang=str(get_locale()), ip=request.remote_addr)
+    jobs().enqueue(SIGNUP, payload)
+    audit_log.record("signup.requested", username=payload["username"])
     return render_template("recovery/signup_sent.html", back=url_for("login.login", rid=form.rid.data or None))
 
 
-def send_verification(user: User, rid: str | None) -> None:
+def signup_requested(payload: dict) -> None:
+    """The job behind ``_create``."""
+    db = db_session()
+    owner = find_by_email(db, payload["email"])
+    if owner is None:
+        try:
+            user = create(db, username=payload["username"], email=payload["email"],
+                          given_name=payload["given_name"], family_name=payload["family_name"],
+                          birthdate=dt.date.fromisoformat(payload["birthdate"]), email_verified=False,
+                          status="pending")
+            user.password_hash = payload["password_hash"]
+            db.commit()
+        except IntegrityError:  # a concurrent sign-up took the address or the identifier a moment ago
+            db.rollback()
+            owner = find_by_email(db, payload["email"])
+            if owner is None:
+                _identifier_taken_meanwhile(payload)
+                return
+        else:
+            send_verification(user, payload["rid"], payload["lang"])
+            audit_log.record("signup", user_id=user.id, ip=payload["ip"])
+            return
+    mail.send(owner.email, "recovery/signup_address_in_use", _l("Someone tried to sign up with your address"),
+              payload["lang"], user=owner, link=mail.link("recovery.password", login=owner.username))
+    audit_log.record("signup.address_in_use", user_id=owner.id, ip=payload["ip"])
+
+
+def _identifier_taken_meanwhile(payload: dict) -> None:
+    mail.send(payload["email"], "recovery/signup_identifier_taken", _l("Your Sésame account was not created"),
+              payload["lang"], given_name=payload["given_name"], username=payload["username"],
+              link=mail.link("signup.signup"))
+
+
+def send_verification(user: User, rid: str | None, lang: str | None = None) -> None:
     ttl = current_app.config["IDP_VERIFY_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, VERIFY, ttl, data={"rid": rid} if rid else {})
-    mail.send(user.email, "recovery/verify", _l("Confirm your e-mail address for Sésame"), str(get_locale()),
+    mail.send(user.email, "recovery/verify", _l("Confirm your e-mail address for Sésame"), lang or str(get_locale()),
               user=user, hours=ttl // 3600, link=mail.link("signup.verify", token=token))
 
 
