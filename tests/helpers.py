@@ -107,7 +107,7 @@ def jose_claims(browser, token: str, audience: str | None = None, access_token: 
 def served(wsgi_app, port: int = 0):
     """A WSGI app behind a real threaded HTTP server on loopback; yields its base URL."""
     server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

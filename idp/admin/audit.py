@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from ..db import session as db_session
 from ..models import AuditEvent
-from .auth import json_error, require_admin
+from .auth import as_id, json_error, refuse_nul, require_admin
 from .users import resolve
 
 bp = Blueprint("admin_audit", __name__, url_prefix="/admin/api")
+bp.before_request(refuse_nul)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 
 
@@ -32,7 +33,9 @@ def events():
                 since = since.astimezone(dt.UTC).replace(tzinfo=None)
             statement = statement.where(AuditEvent.at >= since)
         if args.get("cursor"):
-            statement = statement.where(AuditEvent.id < int(args["cursor"]))
+            if as_id(args["cursor"]) is None:
+                raise ValueError(args["cursor"])
+            statement = statement.where(AuditEvent.id < as_id(args["cursor"]))
         limit = int(args.get("limit", DEFAULT_LIMIT))
     except ValueError:
         return json_error(400, "invalid_request", "since is an ISO date-time, cursor and limit are numbers.")

@@ -11,6 +11,23 @@ from flask import g, jsonify, request
 from ..oidc.tokens import decode_access_token, is_access_token_denied
 
 SCOPE = "idp:admin"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database
+
+
+def as_id(raw: str | int | None) -> int | None:
+    """A row id from a path or query value, or None when it cannot be one."""
+    text = str(raw) if raw is not None else ""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID:
+        return int(text)
+    return None
+
+
+def refuse_nul() -> object | None:
+    """No column can hold a NUL character (PostgreSQL refuses it outright): refuse it up front."""
+    raw = request.get_data(cache=True)
+    if any("\x00" in value for value in request.args.values()) or b"\x00" in raw or b"\\u0000" in raw.lower():
+        return json_error(400, "invalid_request", "NUL characters are not allowed.")
+    return None
 
 
 def require_admin(view: Callable) -> Callable:

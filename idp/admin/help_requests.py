@@ -10,10 +10,11 @@ from sqlalchemy import select
 from .. import audit_log, mail
 from ..db import session as db_session
 from ..models import HelpRequest, User, utcnow
-from .auth import json_body, json_error, require_admin
+from .auth import as_id, json_body, json_error, refuse_nul, require_admin
 from .users import as_dict, change_email, resolve, send_reset
 
 bp = Blueprint("admin_help_requests", __name__, url_prefix="/admin/api")
+bp.before_request(refuse_nul)
 STATES = ("open", "resolved", "rejected")
 PAGE = 100
 
@@ -40,16 +41,16 @@ def listing():
         statement = statement.where(HelpRequest.state == state)
     cursor = request.args.get("cursor")
     if cursor:
-        if not cursor.isdigit():
+        if as_id(cursor) is None:
             return json_error(400, "invalid_request", "cursor must be the next_cursor of a previous page.")
-        statement = statement.where(HelpRequest.id < int(cursor))
+        statement = statement.where(HelpRequest.id < as_id(cursor))
     found = db_session().scalars(statement).all()
     next_cursor = str(found[-1].id) if len(found) == PAGE else None
     return jsonify(help_requests=[as_dict_request(filed) for filed in found], next_cursor=next_cursor)
 
 
 def _find(request_id: int) -> HelpRequest:
-    filed = db_session().get(HelpRequest, request_id)
+    filed = db_session().get(HelpRequest, request_id) if as_id(request_id) is not None else None
     if filed is None:
         abort(404, "No help request has this number.")
     return filed

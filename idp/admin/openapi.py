@@ -12,7 +12,8 @@ bp = Blueprint("admin_openapi", __name__, url_prefix="/admin/api")
 ERROR = {"$ref": "#/components/schemas/Error"}
 USER_REF = {"name": "user", "in": "path", "required": True, "description": "Account id, identifier or e-mail address",
             "schema": {"type": "string", "minLength": 1, "maxLength": 254}}
-REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+REQUEST_ID = {"name": "request_id", "in": "path", "required": True,
+              "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}
 
 
 def _json(schema: dict) -> dict:

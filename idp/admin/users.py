@@ -31,18 +31,19 @@ from ..one_time_tokens import one_time_tokens
 from ..plugins import hooks
 from ..sessions import end_all_for_user
 from ..users import email_key, find_by_email, find_by_login
-from .auth import json_body, json_error, require_admin
+from .auth import as_id, json_body, json_error, refuse_nul, require_admin
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/api")
+bp.before_request(refuse_nul)
 REVOCABLE = ("sessions", "refresh_tokens", "access_tokens", "one_time_tokens")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 SEARCH_LIMIT = 50
 
 
 def resolve(reference: str) -> User:
     """The account named by an id, an identifier or an e-mail address; 404 otherwise."""
     db = db_session()
-    user = db.get(User, int(reference)) if reference.isdigit() and len(reference) < 12 else None
+    user = db.get(User, user_id) if (user_id := as_id(reference)) is not None else None
     user = user or find_by_login(db, reference)
     if user is None:
         abort(404, "No account matches this id, identifier or e-mail address.")

@@ -1,0 +1,250 @@
+"""OpenID Connect Back-Channel Logout 1.0 as a relying party lives it: a real HTTP endpoint of the
+service's own receives a signed logout token whenever the citizen's session with Sésame ends, and
+checks it with python-jose against the published keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlencode
+
+import pytest
+from jose import jwt as jose_jwt
+from werkzeug.wrappers import Request, Response
+
+from helpers import (
+    csrf_token,
+    deliver,
+    get_code,
+    jose_claims,
+    link_in,
+    make_client,
+    make_user,
+    redeem,
+    served,
+)
+
+ISSUER = "http://localhost:5000"
+JOB = "backchannel.logout"
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+NEW_PASSWORD = "a walk along the river at dawn"
+
+
+class LogoutEndpoint:
+    """A relying party's back-channel logout URI: keeps every POST it gets; answers 503 to the
+    first ``failures`` calls (a service being redeployed), 200 afterwards."""
+
+    def __init__(self, failures: int = 0):
+        self.failures = failures
+        self.calls: list[dict] = []
+        self.lock = threading.Lock()
+
+    @Request.application
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            status = 503 if len(self.calls) < self.failures else 200
+            self.calls.append({"at": time.monotonic(), "path": request.path, "method": request.method,
+                               "content_type": request.mimetype, "form": request.form.to_dict(flat=False),
+                               "status": status})
+        return Response("", status=status, headers={"Cache-Control": "no-store"})
+
+    def accepted(self, path: str | None = None) -> list[dict]:
+        """The calls answered 200 (at ``path`` when given)."""
+        return [call for call in self.calls if call["status"] == 200 and path in (None, call["path"])]
+
+
+@pytest.fixture
+def app(build_app, smtp):
+    """Mails (the password reset scenario) go to the real SMTP sink."""
+    return build_app(IDP_SMTP_URL=smtp.url)
+
+
+@pytest.fixture
+def endpoint():
+    """The relying party's endpoint behind a real HTTP server; ``.url`` is its base URL."""
+    receiver = LogoutEndpoint()
+    with served(receiver) as url:
+        receiver.url = url
+        yield receiver
+
+
+@pytest.fixture
+def citizen(db):
+    return make_user(db)
+
+
+def sign_in(browser, client_id: str, secret: str) -> dict:
+    """The code flow, as the relying party runs it; the ID token's claims, as it checks them."""
+    code = get_code(browser, client_id)["code"]
+    id_token = redeem(browser, client_id, secret, code).get_json()["id_token"]
+    return {**jose_claims(browser, id_token, audience=client_id), "id_token": id_token}
+
+
+def logout_token(browser, call: dict, client_id: str) -> dict:
+    """What the relying party does with a POST to its endpoint: check the logout token; its claims."""
+    assert call["method"] == "POST" and call["content_type"] == "application/x-www-form-urlencoded"
+    assert list(call["form"]) == ["logout_token"] and len(call["form"]["logout_token"]) == 1
+    token = call["form"]["logout_token"][0]
+    header = jose_jwt.get_unverified_header(token)
+    assert header["typ"] == "logout+jwt"
+    jwks = browser.get("/oauth/jwks").get_json()
+    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    claims = jose_jwt.decode(token, key, algorithms=[header["alg"]], audience=client_id, issuer=ISSUER)
+    assert claims["events"] == {EVENT: {}}
+    assert claims["jti"]
+    assert "nonce" not in claims
+    assert abs(claims["iat"] - time.time()) < 30
+    assert time.time() < claims["exp"] <= time.time() + 130  # short-lived: about two minutes
+    return claims
+
+
+def queued(redis) -> list[str]:
+    """The names of the jobs waiting in the queue (layout: idp/jobs.py)."""
+    return sorted(redis.hget(f"idp:job:{job_id}", "name") for job_id in redis.zrange("idp:jobs", 0, -1))
+
+
+def admin_token(browser, db) -> str:
+    client_id, secret = make_client(db, name="Assistance", redirect_uris=[], grant_types=["client_credentials"],
+                                    scope="idp:admin")
+    answer = browser.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "idp:admin"},
+                          auth=(client_id, secret))
+    assert answer.status_code == 200, answer.data
+    return answer.get_json()["access_token"]
+
+
+# How a session ends -----------------------------------------------------------------------------------------------
+
+def idp_logout(app, browser, db, smtp, signed_in):
+    """The citizen presses "Se déconnecter" on Sésame's home page."""
+    home = browser.get("/")
+    assert home.status_code == 200
+    return browser.post("/logout", data={"csrf_token": csrf_token(home.data)})
+
+
+def rp_initiated_logout(app, browser, db, smtp, signed_in):
+    """The service sends the citizen to the end-session endpoint with its ID token."""
+    return browser.get("/oauth/logout?" + urlencode({"id_token_hint": signed_in["id_token"]}))
+
+
+def password_reset(app, browser, db, smtp, signed_in):
+    """On another device, the citizen resets a forgotten password."""
+    phone = app.test_client()
+    form = phone.get("/recovery/password?lang=en")
+    asked = phone.post("/recovery/password", data={"csrf_token": csrf_token(form.data), "login": "jean.dupont"})
+    assert asked.status_code == 200
+    deliver(app)  # the request's job and its mail; the session still lives
+    link = link_in(smtp.text(smtp.wait_for(1)[0]), "/recovery/reset/")
+    page = phone.get(link)
+    return phone.post(link, data={"csrf_token": csrf_token(page.data), "new_password": NEW_PASSWORD,
+                                  "new_password_confirm": NEW_PASSWORD})
+
+
+def admin_revocation(app, browser, db, smtp, signed_in):
+    """The help desk revokes everything the citizen holds."""
+    token = admin_token(app.test_client(), db)
+    return app.test_client().post("/admin/api/users/jean.dupont/revoke", headers={"Authorization": f"Bearer {token}"})
+
+
+def admin_disables(app, browser, db, smtp, signed_in):
+    """The help desk disables the account."""
+    token = admin_token(app.test_client(), db)
+    return app.test_client().patch("/admin/api/users/jean.dupont", json={"disabled": True},
+                                   headers={"Authorization": f"Bearer {token}"})
+
+
+SESSION_ENDS = [idp_logout, rp_initiated_logout, password_reset, admin_revocation, admin_disables]
+
+
+@pytest.mark.parametrize("end_session", SESSION_ENDS, ids=lambda f: f.__name__)
+def test_the_service_receives_one_signed_logout_token_when_the_session_ends(app, client, db, smtp, redis, citizen,
+                                                                             endpoint, end_session):
+    client_id, secret = make_client(db, backchannel_logout_uri=f"{endpoint.url}/backchannel")
+    signed_in = sign_in(client, client_id, secret)
+    assert signed_in["sid"]
+    assert endpoint.calls == []
+
+    answer = end_session(app, client, db, smtp, signed_in)
+
+    assert answer.status_code in (200, 303), answer.data
+    assert endpoint.calls == []  # the answer did not wait for the service: the worker tells it
+    assert queued(redis).count(JOB) == 1
+    deliver(app)
+    assert len(endpoint.calls) == 1
+    assert endpoint.calls[0]["path"] == "/backchannel" and endpoint.calls[0]["status"] == 200
+    claims = logout_token(client, endpoint.calls[0], client_id)
+    assert claims["sub"] == signed_in["sub"] == citizen.sub
+    assert claims["sid"] == signed_in["sid"]
+    assert client.get("/").status_code == 302  # and the session is over indeed
+
+
+def test_a_service_without_a_back_channel_uri_gets_nothing_and_nothing_is_queued(app, client, db, redis, citizen,
+                                                                                 endpoint):
+    client_id, secret = make_client(db)
+    signed_in = sign_in(client, client_id, secret)
+
+    answer = rp_initiated_logout(app, client, db, None, signed_in)
+
+    assert answer.status_code == 200
+    assert queued(redis) == []
+    assert deliver(app) == 0
+    assert endpoint.calls == []
+
+
+def test_two_services_signed_in_through_one_session_each_receive_theirs(app, client, db, redis, citizen, endpoint):
+    first = make_client(db, name="Transports scolaires", backchannel_logout_uri=f"{endpoint.url}/transports")
+    second = make_client(db, name="Aides au logement", backchannel_logout_uri=f"{endpoint.url}/logement")
+    third = make_client(db, name="Bibliothèques")  # registered no back-channel URI
+    first_signed_in = sign_in(client, *first)
+    second_signed_in = sign_in(client, *second)  # the same session: no second login
+    sign_in(client, *third)
+    assert first_signed_in["sid"] == second_signed_in["sid"]
+
+    idp_logout(app, client, db, None, first_signed_in)
+
+    assert endpoint.calls == []
+    assert queued(redis) == [JOB, JOB]
+    deliver(app)
+    assert sorted(call["path"] for call in endpoint.calls) == ["/logement", "/transports"]
+    for (client_id, _secret), signed_in, path in ((first, first_signed_in, "/transports"),
+                                                  (second, second_signed_in, "/logement")):
+        [call] = endpoint.accepted(path)
+        claims = logout_token(client, call, client_id)
+        assert (claims["sub"], claims["sid"]) == (signed_in["sub"], signed_in["sid"])
+
+
+def test_a_service_that_is_down_receives_the_token_when_it_comes_back(app, client, db, citizen, endpoint):
+    endpoint.failures = 2
+    client_id, secret = make_client(db, backchannel_logout_uri=f"{endpoint.url}/backchannel")
+    signed_in = sign_in(client, client_id, secret)
+
+    idp_logout(app, client, db, None, signed_in)
+    assert endpoint.calls == []
+    deliver(app, timeout=10)  # waits out the back-off between attempts
+
+    assert [call["status"] for call in endpoint.calls] == [503, 503, 200]
+    first_gap = endpoint.calls[1]["at"] - endpoint.calls[0]["at"]
+    second_gap = endpoint.calls[2]["at"] - endpoint.calls[1]["at"]
+    assert first_gap >= 0.7 and second_gap >= 1.4  # retried with back-off, not hammered
+    claims = logout_token(client, endpoint.calls[2], client_id)
+    assert (claims["sub"], claims["sid"]) == (signed_in["sub"], signed_in["sid"])
+    assert app.extensions["idp.jobs"].dead() == []
+
+
+def test_a_pairwise_service_receives_the_subject_it_knows(app, client, db, citizen, endpoint):
+    client_id, secret = make_client(db, subject_type="pairwise", backchannel_logout_uri=f"{endpoint.url}/bc")
+    signed_in = sign_in(client, client_id, secret)
+    assert signed_in["sub"] != citizen.sub
+
+    idp_logout(app, client, db, None, signed_in)
+    deliver(app)
+
+    [call] = endpoint.calls
+    claims = logout_token(client, call, client_id)
+    assert claims["sub"] == signed_in["sub"]
+    assert claims["sid"] == signed_in["sid"]
+
+
+def test_discovery_advertises_back_channel_logout_with_sessions(client):
+    metadata = client.get("/.well-known/openid-configuration").get_json()
+    assert metadata["backchannel_logout_supported"] is True
+    assert metadata["backchannel_logout_session_supported"] is True
