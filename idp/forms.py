@@ -6,7 +6,7 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
 # One '@', something on each side, a dot in the domain, no spaces: the mail itself proves the rest.
 EMAIL = Regexp(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
@@ -49,14 +49,41 @@ class LogoutForm(Form):
     submit = SubmitField(_l("Sign out"))
 
 
-class AccountForm(Form):
-    """Mes infos personnelles: what relying parties receive as claims."""
+def real_birthdate(_form, field) -> None:
+    if field.data and not (dt.date(1900, 1, 1) <= field.data <= dt.date.today()):
+        raise ValidationError(_l("Enter a real date of birth."))
+
+
+class PersonForm(Form):
+    """Who the citizen is, asked the same way by sign-up, the help form and the account page."""
 
     given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
                              render_kw={"autocomplete": "given-name"})
     family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
                               render_kw={"autocomplete": "family-name"})
-    birthdate = DateField(_l("Date of birth"), validators=[Optional()], render_kw={"autocomplete": "bday"})
+    birthdate = DateField(_l("Date of birth"),
+                          validators=[InputRequired(_l("Enter your date of birth.")), real_birthdate],
+                          render_kw={"autocomplete": "bday"})
+
+
+class NewPasswordForm(Form):
+    """A new password typed twice (reset link, account page); the policy is checked by the view."""
+
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
+                                 render_kw={"autocomplete": "new-password"})
+    new_password_confirm = PasswordField(
+        _l("New password, again"),
+        validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField(_l("Change my password"))
+
+
+class AccountForm(PersonForm):
+    """Mes infos personnelles: what relying parties receive as claims."""
+
+    birthdate = DateField(_l("Date of birth"), validators=[Optional(), real_birthdate],
+                          render_kw={"autocomplete": "bday"})  # accounts made before it was asked may lack it
     email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
                         render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
     phone_number = StringField(_l("Phone number"), validators=[Optional(), Length(max=32), PHONE],
@@ -69,22 +96,10 @@ class AccountForm(Form):
                            render_kw={"autocomplete": "address-level2"})
     submit = SubmitField(_l("Save"))
 
-    def validate_birthdate(self, field) -> None:
-        if field.data and not (dt.date(1900, 1, 1) <= field.data <= dt.date.today()):
-            raise ValidationError(_l("Enter a real date of birth."))
 
-
-class PasswordChangeForm(Form):
+class PasswordChangeForm(NewPasswordForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)],
                                      render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
-                                 render_kw={"autocomplete": "new-password"})
-    new_password_confirm = PasswordField(
-        _l("New password, again"),
-        validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],
-        render_kw={"autocomplete": "new-password"},
-    )
-    submit = SubmitField(_l("Change my password"))
 
 
 class ConfirmForm(Form):
