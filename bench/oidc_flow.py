@@ -138,7 +138,8 @@ def main() -> None:
         code_client, cc_client = seed(database_url, args.flows)
         env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
         env.update(IDP_INSTANCE_DIR=str(folder / "instance"), IDP_DATABASE_URL=database_url, IDP_ISSUER=base,
-                   IDP_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", IDP_LOGIN_RATE_LIMIT="100000/minute")
+                   IDP_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", IDP_LOGIN_RATE_LIMIT="100000/minute",
+                   IDP_SMTP_URL="smtp://127.0.0.1:9")  # production needs one; these flows send no mail
         gunicorn = Path(sys.executable).with_name("gunicorn")
         processes.append(subprocess.Popen([str(gunicorn), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
                                            "idp:create_app()"], env=env, cwd=folder,
