@@ -7,6 +7,9 @@ a new password ends every other session and refresh token of the citizen.
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -36,6 +39,7 @@ ACTIVITY = {
     "admin.email_changed": _l("E-mail address changed by the help desk"),
 }
 ACTIVITY_SHOWN = 10
+PARIS = ZoneInfo("Europe/Paris")  # the citizens' time, whatever the server's
 DETAILS = ("given_name", "family_name", "birthdate", "phone_number", "street_address", "postal_code", "locality")
 
 
@@ -75,7 +79,8 @@ def recent_activity(user: User) -> list[dict]:
     ).all()
     names = {client.client_id: client.name for client in db_session().scalars(
         select(Client).where(Client.client_id.in_({event.client_id for event in events if event.client_id})))}
-    return [{"at": event.at, "what": ACTIVITY[event.action], "service": names.get(event.client_id),
+    return [{"at": event.at.replace(tzinfo=dt.UTC).astimezone(PARIS), "what": ACTIVITY[event.action],
+             "service": names.get(event.client_id) if event.action == "authorization.granted" else None,
              "ip": event.ip} for event in events]
 
 

@@ -49,6 +49,10 @@ class LogoutForm(Form):
     submit = SubmitField(_l("Sign out"))
 
 
+# Typed as text, as the hint under it says: a browser's date picker follows the browser's language, not the page's.
+BIRTHDATE_INPUT = {"autocomplete": "bday", "type": "text", "inputmode": "numeric", "placeholder": "1984-07-14"}
+
+
 def real_birthdate(_form, field) -> None:
     if field.data and not (dt.date(1900, 1, 1) <= field.data <= dt.date.today()):
         raise ValidationError(_l("Enter a real date of birth."))
@@ -63,7 +67,7 @@ class PersonForm(Form):
                               render_kw={"autocomplete": "family-name"})
     birthdate = DateField(_l("Date of birth"),
                           validators=[InputRequired(_l("Enter your date of birth.")), real_birthdate],
-                          render_kw={"autocomplete": "bday"})
+                          render_kw=BIRTHDATE_INPUT)
 
 
 class NewPasswordForm(Form):
@@ -83,7 +87,7 @@ class AccountForm(PersonForm):
     """Mes infos personnelles: what relying parties receive as claims."""
 
     birthdate = DateField(_l("Date of birth"), validators=[Optional(), real_birthdate],
-                          render_kw={"autocomplete": "bday"})  # accounts made before it was asked may lack it
+                          render_kw=BIRTHDATE_INPUT)  # accounts made before it was asked may lack it
     email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
                         render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
     phone_number = StringField(_l("Phone number"), validators=[Optional(), Length(max=32), PHONE],
