@@ -12,7 +12,9 @@ from urllib.parse import urlparse
 import pytest
 import requests
 from flask_babel import force_locale, gettext
+from sqlalchemy import select
 
+from idp.models import User
 from idp.one_time_tokens import one_time_tokens, token_hash
 
 from helpers import (
@@ -561,3 +563,15 @@ def test_one_account_gets_few_mails_however_it_is_typed(build_app, smtp, db):
     deliver(app)
 
     assert len(smtp.wait_for(2)) == 2
+
+
+def test_a_reset_through_the_mailed_link_also_confirms_a_pending_account(app, client, smtp, db):
+    make_user(db, username="camille.martin", email="camille@example.fr", status="pending", email_verified=False,
+              password=None)
+    ask_reset(client, "camille.martin")
+
+    assert choose_password(client, mailed_reset_link(app, smtp)).status_code == 303
+
+    assert login(client, "camille.martin", NEW_PASSWORD).status_code == 303  # active: the link reached the address
+    db.expire_all()
+    assert db.scalar(select(User.email_verified).where(User.username == "camille.martin")) is True

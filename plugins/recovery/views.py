@@ -100,6 +100,8 @@ def reset(token: str):
         return _reset_page(form, user, problems, status=400)
     if one_time_tokens().consume(token, requests.RESET) is None:
         return _link_invalid()  # another request used it a moment ago
+    if user.status == "pending":  # the link reached the account's address: that verifies it
+        user.status, user.email_verified = "active", True
     set_password(user, form.new_password.data, reason="reset")
     if session.get("user_id"):
         sign_out_keeping_requests(session)  # this browser's session was just ended with the others
