@@ -237,3 +237,15 @@ def browser():
         context = chromium.new_context(java_script_enabled=False, locale="fr-FR")
         yield context.new_page()
         chromium.close()
+
+
+@pytest.fixture
+def live_with_mail(build_app, smtp):
+    """The provider (mailing through the SMTP sink, its issuer its own URL) and a relying party, over
+    real HTTP: (app, provider URL, relying party URL)."""
+    from helpers import relying_party, served
+
+    port = free_port()
+    app = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_SMTP_URL=smtp.url)
+    with served(app, port) as idp, served(relying_party) as rp:
+        yield app, idp, rp

@@ -134,3 +134,9 @@ def link_in(text: str, path: str) -> str:
 def relying_party(request: Request) -> Response:
     """Stands in for a regional service's callback page: shows what it received."""
     return Response(f"<h1>callback</h1><p id=query>{request.query_string.decode()}</p>", mimetype="text/html")
+
+
+def screenshot(browser, name: str) -> None:
+    """Keep what the citizen saw, for a person to look at (IDP_TEST_SCREENSHOTS)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

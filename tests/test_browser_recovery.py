@@ -8,43 +8,29 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
-import pytest
 import requests
 
-from conftest import free_port
-from helpers import PASSWORD, SCREENSHOTS, deliver, make_client, make_user, relying_party, served
+from helpers import PASSWORD, deliver, make_client, make_user, screenshot
 
 NEW_PASSWORD = "lanterne verte sous la pluie"
 
 
-@pytest.fixture
-def live(build_app, smtp):
-    """The provider (mailing through the SMTP sink, its issuer its own URL) and a relying party, over real HTTP."""
-    port = free_port()
-    app = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_SMTP_URL=smtp.url)
-    with served(app, port) as idp, served(relying_party) as rp:
-        yield app, idp, rp
 
 
-def shot(browser, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.screenshot(path=str(SCREENSHOTS / f"recovery-{name}.png"), full_page=True)
-
-
-def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browser, live, smtp, db):
-    app, idp, rp = live
+def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browser, live_with_mail, smtp, db):
+    app, idp, rp = live_with_mail
     make_user(db)
     client_id, secret = make_client(db, redirect_uris=[f"{rp}/callback"])
     browser.goto(f"{idp}/oauth/authorize?response_type=code&client_id={client_id}"
               f"&redirect_uri={rp}/callback&scope=openid&state=abc")
     assert browser.locator("h1").inner_text() == "Se connecter"
     rid = parse_qs(urlparse(browser.url).query)["rid"][0]
-    shot(browser, "1-login")
+    screenshot(browser, "recovery-1-login")
 
     browser.get_by_role("link", name="Mot de passe oublié ?").click()
     assert urlparse(browser.url).path == "/recovery/password"
     assert parse_qs(urlparse(browser.url).query)["rid"] == [rid]  # the pending request follows the citizen
-    shot(browser, "2-ask")
+    screenshot(browser, "recovery-2-ask")
     browser.fill("input[name=login]", "jean.dupont")
     browser.get_by_role("button", name="Valider").click()
 
@@ -53,7 +39,7 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
     assert browser.locator("[role=status]").is_visible()  # the neutral answer
     back = browser.get_by_role("link", name="Retour").get_attribute("href")
     assert urlparse(back).path == "/login" and parse_qs(urlparse(back).query)["rid"] == [rid]
-    shot(browser, "3-sent")
+    screenshot(browser, "recovery-3-sent")
     assert smtp.messages == []  # nothing was sent on the request path
 
     assert deliver(app) >= 2  # the request's job, then the mail's
@@ -69,7 +55,7 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
     assert opened.status == 200 and opened.headers["referrer-policy"] == "no-referrer"
     assert browser.locator("form input[name=username]").get_attribute("value") == "jean.dupont"  # for password managers
     assert browser.locator("h1").inner_text() == "Choisissez un nouveau mot de passe"
-    shot(browser, "4-reset")
+    screenshot(browser, "recovery-4-reset")
     browser.fill("#new_password", NEW_PASSWORD)
     browser.fill("#new_password_confirm", NEW_PASSWORD)
     browser.get_by_role("button", name="Changer mon mot de passe").click()
@@ -79,7 +65,7 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
     assert browser.input_value("#username") == "jean.dupont"  # pre-filled
     assert browser.locator("[role=status]").inner_text() == \
         "Votre mot de passe a été changé. Connectez-vous avec votre nouveau mot de passe."
-    shot(browser, "5-login-after-reset")
+    screenshot(browser, "recovery-5-login-after-reset")
     browser.fill("#password", PASSWORD)  # the old one no longer works
     browser.click("button[type=submit]")
     assert browser.locator("[role=alert]").inner_text() == "Identifiant ou mot de passe incorrect."
@@ -95,6 +81,6 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
 
     reopened = browser.goto(link)  # the mail's link worked once
     assert reopened.status == 410 and browser.locator("h1").inner_text() == "Ce lien ne fonctionne plus"
-    shot(browser, "6-link-used")
+    screenshot(browser, "recovery-6-link-used")
     browser.get_by_role("link", name="Demander un nouveau lien").click()
     assert urlparse(browser.url).path == "/recovery/password"

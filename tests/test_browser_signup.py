@@ -9,27 +9,13 @@ import datetime as dt
 import re
 from urllib.parse import parse_qs, urlparse
 
-import pytest
 import requests
 
-from conftest import free_port
-from helpers import PASSWORD, SCREENSHOTS, deliver, make_client, make_user, relying_party, served
+from helpers import PASSWORD, deliver, make_client, make_user, screenshot
 
 NEW_PASSWORD = "lanterne verte sous la pluie"
 
 
-@pytest.fixture
-def live(build_app, smtp):
-    """The provider (mailing through the SMTP sink, its issuer its own URL) and a relying party, over real HTTP."""
-    port = free_port()
-    app = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_SMTP_URL=smtp.url)
-    with served(app, port) as idp, served(relying_party) as rp:
-        yield app, idp, rp
-
-
-def shot(browser, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.screenshot(path=str(SCREENSHOTS / f"signup-{name}.png"), full_page=True)
 
 
 def field(browser, label: str):
@@ -43,8 +29,8 @@ def submit(browser, name: str):
     return navigation.value
 
 
-def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_it(browser, live, smtp, db):
-    app, idp, rp = live
+def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_it(browser, live_with_mail, smtp, db):
+    app, idp, rp = live_with_mail
     client_id, secret = make_client(db, redirect_uris=[f"{rp}/callback"])
     browser.goto(f"{idp}/oauth/authorize?response_type=code&client_id={client_id}"
                  f"&redirect_uri={rp}/callback&scope=openid%20profile%20email&state=xyz&prompt=create")
@@ -52,7 +38,7 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     rid = parse_qs(urlparse(browser.url).query)["rid"][0]
     assert browser.locator("h1").inner_text() == "Créez votre compte Sésame"
     assert browser.title() == "Nouvel utilisateur ? Créez un compte — Sésame"
-    shot(browser, "1-form")
+    screenshot(browser, "signup-1-form")
 
     field(browser, "Prénom").fill("Claire")
     field(browser, "Nom de famille").fill("Le Goff")
@@ -70,7 +56,7 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     assert browser.locator("[role=status]").is_visible()
     back = browser.get_by_role("link", name="Retour").get_attribute("href")
     assert urlparse(back).path == "/login" and parse_qs(urlparse(back).query)["rid"] == [rid]
-    shot(browser, "2-sent")
+    screenshot(browser, "signup-2-sent")
     assert smtp.messages == []  # the account and its mail come from the job
 
     assert deliver(app) >= 2  # the sign-up's job, then the mail's
@@ -84,7 +70,7 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     assert opened.status == 200
     assert browser.locator("h1").inner_text() == "Confirmez votre adresse électronique"
     assert "claire.legoff@example.fr" in browser.locator("main").inner_text()
-    shot(browser, "3-verify")
+    screenshot(browser, "signup-3-verify")
     submit(browser, "Confirmer mon adresse")
 
     assert urlparse(browser.url).path == "/login"
@@ -93,14 +79,14 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     assert browser.input_value("#username") == "claire.legoff"  # pre-filled
     assert browser.locator("[role=status]").inner_text() == \
         "Votre adresse électronique est confirmée. Connectez-vous pour continuer."
-    shot(browser, "4-login")
+    screenshot(browser, "signup-4-login")
     browser.fill("#password", NEW_PASSWORD)
     browser.get_by_role("button", name="Se connecter").click()
 
     assert browser.url.startswith(f"{rp}/callback?")
     received = parse_qs(urlparse(browser.url).query)
     assert received["state"] == ["xyz"] and received["iss"] == [idp]
-    shot(browser, "5-callback")
+    screenshot(browser, "signup-5-callback")
     tokens = requests.post(f"{idp}/oauth/token", auth=(client_id, secret), timeout=10, data={
         "grant_type": "authorization_code", "code": received["code"][0], "redirect_uri": f"{rp}/callback"})
     assert tokens.status_code == 200
@@ -111,8 +97,8 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
         "email_verified": True}  # what the newcomer typed is what the service receives
 
 
-def test_an_existing_person_sees_the_masked_address_in_red(browser, live, smtp, db):
-    app, idp, _rp = live
+def test_an_existing_person_sees_the_masked_address_in_red(browser, live_with_mail, smtp, db):
+    app, idp, _rp = live_with_mail
     make_user(db, username="elodie.dupont", email="jeanne.martin@orange.fr", given_name="Élodie",
               family_name="Dupont", birthdate=dt.date(1990, 3, 4))
     browser.goto(f"{idp}/signup")
@@ -137,18 +123,18 @@ def test_an_existing_person_sees_the_masked_address_in_red(browser, live, smtp, 
     assert urlparse(help_link.get_attribute("href")).path == "/recovery/help"
     for label, value in typed.items():
         assert field(browser, label).input_value() == value, label  # nothing typed is lost
-    shot(browser, "existing-account")
+    screenshot(browser, "signup-existing-account")
     assert deliver(app) == 0 and smtp.messages == []  # no account made, nothing mailed
 
     help_link.click()
     assert urlparse(browser.url).path == "/recovery/help"
     assert browser.locator("h1").inner_text() == "Je n’ai plus accès à mon adresse électronique"
     assert field(browser, "Nouvelle adresse électronique").is_visible()
-    shot(browser, "help-form")
+    screenshot(browser, "signup-help-form")
 
 
-def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live, db):
-    _app, idp, rp = live
+def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live_with_mail, db):
+    _app, idp, rp = live_with_mail
     user = make_user(db, birthdate=dt.date(1975, 6, 21))
     user.phone_number, user.locality = "02 99 00 00 00", "Nantes"
     db.commit()
@@ -180,6 +166,6 @@ def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live, 
     assert any(re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d — Connexion à un service : Transports régionaux", item)
                for item in activity), activity
     assert len([item for item in activity if "Transports régionaux" in item]) == 1  # one sign-in, one line
-    shot(browser, "account")
+    screenshot(browser, "signup-account")
     browser.reload()
     assert field(browser, "Commune").input_value() == "Rennes"  # saved, not just shown
