@@ -14,7 +14,6 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from . import audit_log, mail, password_policy
 from .credentials import set_password
@@ -27,7 +26,7 @@ from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
 from .ratelimit import account_limit_exceeded, record_failed_login
 from .sessions import begin_login
-from .users import email_key, find_by_email
+from .users import email_key, set_verified_email
 
 bp = Blueprint("account", __name__)
 EMAIL_CHANGE = "email-change"  # one-time token purpose
@@ -108,14 +107,7 @@ def confirm_email(token: str):
 
 def _change_email(user: User, new_address: str):
     old_address = user.email
-    taken = find_by_email(db_session(), new_address)
-    if taken is not None and taken.id != user.id:
-        return render_template("account/address_taken.html"), 409
-    user.email, user.email_key, user.email_verified = new_address, email_key(new_address), True
-    try:
-        db_session().commit()
-    except IntegrityError:  # taken a moment ago
-        db_session().rollback()
+    if not set_verified_email(db_session(), user, new_address):
         return render_template("account/address_taken.html"), 409
     audit_log.record("account.email_changed", user_id=user.id)
     mail.send(old_address, "account/email_changed", _l("Your Sésame e-mail address was changed"),

@@ -15,6 +15,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from .login_state import current_user
 from .models import AuditEvent, utcnow
 
 logger = logging.getLogger("idp.audit")
@@ -40,7 +41,5 @@ def _actor() -> str | None:
         return None
     if admin := g.get("admin_client"):
         return f"admin:{admin}"
-    from .login_state import current_user  # the login state needs the database; import when asked
-
     user = current_user()
     return f"user:{user.id}" if user else None

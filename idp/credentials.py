@@ -18,20 +18,27 @@ from .passwords import hash_password
 from .plugins import hooks
 from .sessions import end_all_for_user
 
+REVOCABLE = ("sessions", "refresh_tokens", "access_tokens", "one_time_tokens")
 
-def revoke_access(user: User) -> dict[str, int]:
-    """End the citizen's sessions and tokens everywhere; what was revoked, with counts."""
-    ended = end_all_for_user(user.id)
-    backchannel.notify_ended(ended)  # the services those sessions signed in to hear of it
-    revoked = {
-        "access_tokens": revoke_user_access_tokens(user.id),
-        "sessions": len(ended),
-        "refresh_tokens": revoke_user_refresh_tokens(user.id),
-        "one_time_tokens": one_time_tokens().revoke_user(user.id),
-    }
-    for hook in hooks().user_revoked:
-        for what, count in (hook(user) or {}).items():
-            revoked[what] = revoked.get(what, 0) + count
+
+def revoke_access(user: User, what: tuple[str, ...] | set[str] = REVOCABLE) -> dict[str, int]:
+    """End the citizen's sessions and tokens everywhere (or only ``what`` of them); what was revoked,
+    with counts.  Revoking everything also revokes what plugins own, through their hook."""
+    revoked = {}
+    if "sessions" in what:
+        ended = end_all_for_user(user.id)
+        backchannel.notify_ended(ended)  # the services those sessions signed in to hear of it
+        revoked["sessions"] = len(ended)
+    if "access_tokens" in what:
+        revoked["access_tokens"] = revoke_user_access_tokens(user.id)
+    if "refresh_tokens" in what:
+        revoked["refresh_tokens"] = revoke_user_refresh_tokens(user.id)
+    if "one_time_tokens" in what:
+        revoked["one_time_tokens"] = one_time_tokens().revoke_user(user.id)
+    if set(what) >= set(REVOCABLE):
+        for hook in hooks().user_revoked:
+            for kind, count in (hook(user) or {}).items():
+                revoked[kind] = revoked.get(kind, 0) + count
     return revoked
 
 

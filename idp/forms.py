@@ -8,9 +8,9 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
-# One '@', something on each side, a dot in the domain, no spaces: the mail itself proves the rest.
-EMAIL = Regexp(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
-               message=_l("Enter a valid e-mail address."))
+from .users import EMAIL_PATTERN
+
+EMAIL = Regexp(EMAIL_PATTERN, message=_l("Enter a valid e-mail address."))
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and line breaks stay allowed
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .identity import name_key
 from .models import User
 from .passwords import hash_password
+
+# One '@', something on each side, a dot in the domain, no spaces or control characters: the mail proves the rest.
+EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
 def username_key(username: str) -> str:
@@ -32,6 +37,21 @@ def find_by_login(db: Session, login: str) -> User | None:
 
 def find_by_email(db: Session, email: str) -> User | None:
     return db.scalar(select(User).where(User.email_key == email_key(email)))
+
+
+def set_verified_email(db: Session, user: User, address: str) -> bool:
+    """Give the account this address, verified (its owner proved it, or the help desk checked who
+    they are); False, and nothing changed, when another account uses it."""
+    owner = find_by_email(db, address)
+    if owner is not None and owner.id != user.id:
+        return False
+    user.email, user.email_key, user.email_verified = address, email_key(address), True
+    try:
+        db.commit()
+    except IntegrityError:  # taken a moment ago
+        db.rollback()
+        return False
+    return True
 
 
 def find_same_person(db: Session, given_name: str, family_name: str, birthdate: dt.date, limit: int = 3) -> list[User]:

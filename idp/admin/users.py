@@ -6,37 +6,29 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 
 from .. import audit_log, mail
-from ..credentials import revoke_access
+from ..credentials import REVOCABLE, revoke_access
 from ..db import session as db_session
 from ..identity import mask_email, name_key
 from ..models import User
-from ..oidc import backchannel
 from ..oidc.tokens import (
     decode_access_token,
     deny_access_token,
     find_refresh_token,
     revoke_family,
-    revoke_user_access_tokens,
-    revoke_user_refresh_tokens,
 )
 from ..one_time_tokens import one_time_tokens
 from ..plugins import hooks
-from ..sessions import end_all_for_user
-from ..users import email_key, find_by_email, find_by_login
+from ..users import EMAIL_PATTERN, email_key, find_by_login, set_verified_email, username_key
 from .auth import as_id, json_body, json_error, refuse_nul, require_admin
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/api")
 bp.before_request(refuse_nul)
-REVOCABLE = ("sessions", "refresh_tokens", "access_tokens", "one_time_tokens")
-EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 SEARCH_LIMIT = 50
 
 
@@ -69,7 +61,7 @@ def search():
     if not query or len(query) > 254:
         return json_error(400, "invalid_request", "Give q: an identifier, an e-mail address, or a name.")
     birthdate = _date(request.args.get("birthdate"))
-    conditions = [User.username_key == query.casefold(), User.email_key == email_key(query)]
+    conditions = [User.username_key == username_key(query), User.email_key == email_key(query)]
     if len(words := query.split()) >= 2:  # "given family" or "family given", folded like sign-up
         for cut in range(1, min(len(words), 6)):
             before, after = name_key(" ".join(words[:cut])), name_key(" ".join(words[cut:]))
@@ -124,18 +116,10 @@ def update(reference: str):
 def change_email(user: User, new_address) -> object | None:
     """The help-desk case: the citizen lost their mailbox. The new address counts as verified (the
     desk checked who they are), and both addresses are told. An error response, or None."""
-    if not isinstance(new_address, str) or len(new_address) > 254 or not EMAIL.match(new_address.strip()):
+    if not isinstance(new_address, str) or len(new_address) > 254 or not EMAIL_PATTERN.match(new_address.strip()):
         return json_error(400, "invalid_request", "email must be an e-mail address.")
-    new_address = new_address.strip()
-    owner = find_by_email(db_session(), new_address)
-    if owner is not None and owner.id != user.id:
-        return json_error(409, "conflict", "Another account uses this e-mail address.")
-    old_address = user.email
-    user.email, user.email_key, user.email_verified = new_address, email_key(new_address), True
-    try:
-        db_session().commit()
-    except IntegrityError:
-        db_session().rollback()
+    new_address, old_address = new_address.strip(), user.email
+    if not set_verified_email(db_session(), user, new_address):
         return json_error(409, "conflict", "Another account uses this e-mail address.")
     audit_log.record("admin.email_changed", user_id=user.id)
     if old_address.casefold() != new_address.casefold():
@@ -173,24 +157,9 @@ def revoke_user(reference: str):
     what = body.get("what", list(REVOCABLE)) if body is not None else None
     if not isinstance(what, list) or not what or not set(what) <= set(REVOCABLE):
         return json_error(400, "invalid_request", f"what must be a list among {', '.join(REVOCABLE)}.")
-    revoked = revoke_access(user) if set(what) == set(REVOCABLE) else _revoke_some(user, set(what))
+    revoked = revoke_access(user, set(what))
     audit_log.record("admin.revoked", user_id=user.id, revoked=revoked)
     return jsonify(revoked=revoked)
-
-
-def _revoke_some(user: User, what: set[str]) -> dict[str, int]:
-    revoked = {}
-    if "access_tokens" in what:
-        revoked["access_tokens"] = revoke_user_access_tokens(user.id)
-    if "refresh_tokens" in what:
-        revoked["refresh_tokens"] = revoke_user_refresh_tokens(user.id)
-    if "one_time_tokens" in what:
-        revoked["one_time_tokens"] = one_time_tokens().revoke_user(user.id)
-    if "sessions" in what:
-        ended = end_all_for_user(user.id)
-        backchannel.notify_ended(ended)
-        revoked["sessions"] = len(ended)
-    return revoked
 
 
 @bp.post("/revoke")
