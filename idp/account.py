@@ -1,8 +1,10 @@
 """Mes infos personnelles: the signed-in citizen's details and password.
 
-What is saved here is what relying parties receive as claims.  A new e-mail address
-replaces the old one only once a link mailed to it is used (the old address is told);
-a new password ends every other session and refresh token of the citizen.
+What is saved here is what relying parties receive as claims.  A new e-mail address needs
+the current password (a borrowed session must not redirect the account's mail), and
+replaces the old one only once a link mailed to it is used; the old address is told, with
+a link that undoes the change (``email_change``).  A new password ends every other session
+and refresh token of the citizen.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from . import audit_log, mail, password_policy
+from . import audit_log, email_change, mail, password_policy
 from .credentials import set_password
 from .db import session as db_session
 from .forms import AccountForm, ConfirmForm, PasswordChangeForm
-from .identity import mask_email
 from .login_state import current_user
 from .models import AuditEvent, Client, User
 from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
 from .ratelimit import account_limit_exceeded, record_failed_login
-from .sessions import begin_login
+from .sessions import begin_login, sign_out_keeping_requests
 from .users import email_key, set_verified_email
 
 bp = Blueprint("account", __name__)
@@ -36,6 +37,7 @@ ACTIVITY = {
     "password.changed": _l("Password changed"),
     "account.email_changed": _l("E-mail address changed"),
     "admin.email_changed": _l("E-mail address changed by the help desk"),
+    "account.email_change_cancelled": _l("Change of e-mail address undone"),
 }
 ACTIVITY_SHOWN = 10
 PARIS = ZoneInfo("Europe/Paris")  # the citizens' time, whatever the server's
@@ -50,18 +52,37 @@ def details():
     form = AccountForm(obj=user)
     if request.method == "GET" or not form.validate_on_submit():
         return _details_page(form, user, status=400 if request.method == "POST" else 200)
+    new_address = email_key(form.email.data) != user.email_key
+    if new_address and (refused := _check_current_password(user, form.current_password)):
+        return _details_page(form, user, status=refused)
     for field in DETAILS:
         value = getattr(form, field).data
         setattr(user, field, (value.strip() or None) if isinstance(value, str) else value)  # empty: not released
     db_session().commit()
     audit_log.record("account.updated", user_id=user.id)
-    if email_key(form.email.data) != user.email_key:
+    if new_address:
         _ask_to_confirm(user, form.email.data.strip())
         flash(_("Your details are saved. We have sent a link to %(address)s: your e-mail address changes once "
                 "you open it.", address=form.email.data.strip()))
     else:
         flash(_("Your details are saved."))
     return redirect(url_for("account.details"), 303)
+
+
+def _check_current_password(user: User, field) -> int | None:
+    """The status to answer when ``field`` is not the account's password (the error is on the field)."""
+    throttle_key = f"user:{user.id}"  # the login's per-account counter: guessing here counts the same
+    if account_limit_exceeded(throttle_key):
+        field.errors = [_("Too many failed attempts. Wait a few minutes.")]
+        return 429
+    if not field.data:
+        field.errors = [_("Enter your current password to change your e-mail address.")]
+        return 400
+    if not verify_password(user.password_hash, field.data):
+        record_failed_login(throttle_key)
+        field.errors = [_("Your current password is not that one.")]
+        return 400
+    return None
 
 
 def _details_page(form: AccountForm, user: User, status: int = 200):
@@ -110,10 +131,30 @@ def _change_email(user: User, new_address: str):
     if not set_verified_email(db_session(), user, new_address):
         return render_template("account/address_taken.html"), 409
     audit_log.record("account.email_changed", user_id=user.id)
-    mail.send(old_address, "account/email_changed", _l("Your Sésame e-mail address was changed"),
-              user=user, new_address=mask_email(new_address))
+    email_change.tell_old_address(user, old_address, new_address)
     flash(_("Your e-mail address is now %(address)s.", address=new_address))
     return redirect(url_for("account.details") if current_user() else url_for("login.login"), 303)
+
+
+@bp.route("/account/email/cancel/<token>", methods=["GET", "POST"])
+def cancel_email_change(token: str):
+    """The old address's "Ce n'était pas moi" link: GET shows a button (mail scanners open links)."""
+    found = one_time_tokens().peek(token, email_change.CANCEL)
+    user = db_session().get(User, found.user_id) if found else None
+    if user is None:
+        return render_template("account/link_invalid.html", cancel=True), 410
+    form = ConfirmForm()
+    address = found.data["email"]
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_template("account/cancel_email_change.html", form=form, user=user, address=address)
+    used = one_time_tokens().consume(token, email_change.CANCEL)
+    if used is None:
+        return render_template("account/link_invalid.html", cancel=True), 410
+    if not email_change.undo(user, used):
+        return render_template("account/address_taken.html"), 409
+    if session.get("user_id"):
+        sign_out_keeping_requests(session)  # this browser's session ended with the others
+    return render_template("account/email_change_cancelled.html", address=address)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

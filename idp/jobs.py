@@ -10,6 +10,10 @@ its payload carried; a failure retries it with exponential back-off.  Jobs whose
 expiry has passed, or that fail permanently, are dropped and logged (without payload)
 in ``jobs-dead``.
 
+Periodic jobs (``every``) are queued by whichever worker first sees their interval over:
+``periodic:<name>`` is set with that interval as TTL, so one run is queued per interval
+across every worker.
+
 The queue lives as long as Redis keeps it: the embedded Redis writes an append-only
 file, and a production Redis must persist too (see the README).
 """
@@ -53,10 +57,24 @@ class Jobs:
         self.redis = client
         self.keys = keys
         self.handlers: dict[str, Callable[[dict], None]] = {}
+        self.periodic: dict[str, int] = {}
         self._claim = client.register_script(_CLAIM)
 
     def handle(self, name: str, handler: Callable[[dict], None]) -> None:
         self.handlers[name] = handler
+
+    def every(self, name: str, seconds: int) -> None:
+        """Queue the job ``name`` (with an empty payload) once every ``seconds``, from the worker."""
+        self.periodic[name] = seconds
+
+    def queue_periodic(self) -> int:
+        """Queue each periodic job whose interval is over (once across all workers); how many."""
+        queued = 0
+        for name, seconds in self.periodic.items():
+            if self.redis.set(self.keys("periodic", name), int(time.time()), nx=True, ex=seconds):
+                self.enqueue(name, {}, expires_at=int(time.time()) + seconds)
+                queued += 1
+        return queued
 
     def enqueue(self, name: str, payload: dict, expires_at: int | None = None, delay: float = 0) -> str:
         job_id = secrets.token_hex(12)
@@ -171,6 +189,7 @@ class Worker:
     def run_forever(self, poll: float = 1.0) -> None:
         while not self.stopping.is_set():
             try:
+                self.queue.queue_periodic()
                 if not self.run_once():
                     self.queue.wait_for_work(poll)
             except redis.RedisError as error:

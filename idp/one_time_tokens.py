@@ -6,6 +6,11 @@ purpose.  ``ott-user:<user id>`` indexes a user's live tokens (sorted by expiry)
 they can all be dropped at once, older ones of a purpose superseded, and no user holds
 more than ``MAX_PER_USER``.  Consuming is one Lua script: two concurrent uses never
 both win, and a token of another purpose is never consumed.
+
+A *kept* token (the "ce n'était pas moi" link of an e-mail change, the link that cancels a
+help-desk request) is indexed under ``ott-kept:<user id>`` instead: it protects the
+account's rightful owner against whoever holds the account now, so a password change or a
+revocation, which that person can cause, does not drop it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 import redis
 
 MAX_PER_USER = 5
+MAX_KEPT_PER_USER = 20
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 # KEYS: index, token key. ARGV: now, expires_at, member, record, ttl, purpose to supersede or "", max, key prefix
@@ -43,14 +49,16 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2])))
 """
 
-# KEYS: token key. ARGV: purpose, index key prefix, hash
+# KEYS: token key. ARGV: purpose, index key prefix, hash, kept index key prefix
 _CONSUME = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local record = cjson.decode(raw)
 if ARGV[1] ~= '' and record.purpose ~= ARGV[1] then return false end
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', ARGV[2] .. record.user_id, record.purpose .. ':' .. ARGV[3])
+local index = ARGV[2]
+if record.kept then index = ARGV[4] end
+redis.call('ZREM', index .. record.user_id, record.purpose .. ':' .. ARGV[3])
 return raw
 """
 
@@ -73,6 +81,7 @@ class OneTimeToken:
     purpose: str
     expires_at: int
     data: dict = field(default_factory=dict)
+    issued_at: float = 0.0
 
 
 def token_hash(token: str) -> str:
@@ -90,20 +99,29 @@ class OneTimeTokens:
         self._revoke_user = client.register_script(_REVOKE_USER)
 
     def issue(self, user_id: int, purpose: str, ttl: int, data: dict | None = None,
-              supersede: bool = True) -> str:
-        """A new token for ``user_id``; with ``supersede`` the user's earlier ones of this purpose stop working."""
+              supersede: bool = True, kept: bool = False) -> str:
+        """A new token for ``user_id``; with ``supersede`` the user's earlier ones of this purpose stop working.
+
+        A ``kept`` token is never superseded, and outlives ``revoke_user`` (see the module's docstring)."""
         if ":" in purpose:
             raise ValueError("a purpose cannot contain ':'")
         token = secrets.token_urlsafe(32)
         digest = token_hash(token)
         now = time.time()  # to the microsecond: of links issued in the same second, the older goes first
-        record = {"user_id": str(user_id), "purpose": purpose, "expires_at": int(now) + ttl, "data": data or {}}
+        record = {"user_id": str(user_id), "purpose": purpose, "expires_at": int(now) + ttl, "data": data or {},
+                  "issued_at": now}
+        if kept:
+            record["kept"] = True
         self._issue(
-            keys=[self.keys("ott-user", user_id), self.keys("ott", digest)],
+            keys=[self._index(user_id, kept), self.keys("ott", digest)],
             args=[now, now + ttl, f"{purpose}:{digest}", json.dumps(record), ttl,
-                  purpose if supersede else "", MAX_PER_USER, self.keys("ott", "")],
+                  purpose if supersede and not kept else "", MAX_KEPT_PER_USER if kept else MAX_PER_USER,
+                  self.keys("ott", "")],
         )
         return token
+
+    def _index(self, user_id: int | str, kept: bool = False) -> str:
+        return self.keys("ott-kept" if kept else "ott-user", user_id)
 
     def peek(self, token: str, purpose: str) -> OneTimeToken | None:
         """The token's meaning without using it up (a GET of the link must not consume it)."""
@@ -116,20 +134,35 @@ class OneTimeTokens:
         """Use the token up; None when it is unknown, expired, used, or of another purpose."""
         if not _TOKEN_SHAPE.fullmatch(token or ""):
             return None
+        return _parse(self._use(token, purpose))
+
+    def _use(self, token: str, purpose: str) -> str | None:
         digest = token_hash(token)
-        raw = self._consume(keys=[self.keys("ott", digest)], args=[purpose, self.keys("ott-user", ""), digest])
-        return _parse(raw)
+        return self._consume(keys=[self.keys("ott", digest)],
+                             args=[purpose, self._index(""), digest, self._index("", kept=True)])
 
     def revoke(self, token: str) -> OneTimeToken | None:
         """Drop one token whatever its purpose (help desk); what it was, or None."""
         if not _TOKEN_SHAPE.fullmatch(token or ""):
             return None
-        digest = token_hash(token)
-        return _parse(self._consume(keys=[self.keys("ott", digest)], args=["", self.keys("ott-user", ""), digest]))
+        return _parse(self._use(token, ""))
 
     def revoke_user(self, user_id: int) -> int:
         """Drop every live token of a user; how many there were."""
         return int(self._revoke_user(keys=[self.keys("ott-user", user_id)], args=[self.keys("ott", "")]))
+
+    def revoke_kept_after(self, user_id: int, purpose: str, issued_at: float) -> int:
+        """Drop the user's kept tokens of ``purpose`` issued after ``issued_at``; how many."""
+        index = self._index(user_id, kept=True)
+        dropped = 0
+        for member in self.redis.zrange(index, 0, -1):
+            member = member.decode() if isinstance(member, bytes) else member
+            kind, _, digest = member.partition(":")
+            record = _parse(self.redis.get(self.keys("ott", digest))) if kind == purpose else None
+            if record is not None and record.issued_at > issued_at:
+                dropped += self.redis.delete(self.keys("ott", digest))
+                self.redis.zrem(index, member)
+        return dropped
 
     def outstanding(self, user_id: int) -> int:
         key = self.keys("ott-user", user_id)
@@ -140,7 +173,8 @@ def _parse(raw: str | bytes | None) -> OneTimeToken | None:
     if not raw:
         return None
     record = json.loads(raw)
-    return OneTimeToken(int(record["user_id"]), record["purpose"], int(record["expires_at"]), record.get("data", {}))
+    return OneTimeToken(int(record["user_id"]), record["purpose"], int(record["expires_at"]), record.get("data", {}),
+                        float(record.get("issued_at", 0)))
 
 
 def init_app(app, client: redis.Redis, keys) -> None:

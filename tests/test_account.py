@@ -254,7 +254,7 @@ def test_optional_fields_can_be_emptied_and_are_then_not_released(app, db, citiz
 
 def ask_new_address(app, smtp, browser, address=NEW_ADDRESS) -> str:
     """Save a new address; the confirmation link mailed to it (a path)."""
-    saved = save_details(browser, email=address)
+    saved = save_details(browser, email=address, current_password=PASSWORD)
     assert saved.status_code == 303
     page = text(browser.get(saved.location))
     assert f"We have sent a link to {address}: your e-mail address changes once you open it." in page
@@ -342,7 +342,7 @@ def test_an_address_taken_meanwhile_changes_nothing(app, db, smtp, citizen):
 def test_a_later_request_replaces_the_earlier_link(app, db, smtp, citizen):
     browser = signed_in(app)
     first = ask_new_address(app, smtp, browser)
-    assert save_details(browser, email="jean.dupont@laposte.net").status_code == 303
+    assert save_details(browser, email="jean.dupont@laposte.net", current_password=PASSWORD).status_code == 303
     deliver(app)
     second = link_in(smtp.text(smtp.wait_for(2)[1]), EMAIL_PATH)
 

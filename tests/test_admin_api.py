@@ -673,13 +673,18 @@ def test_revoking_an_unknown_token_is_404_and_a_bad_body_400(admin, jean):
 # Help-desk requests ------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def filed(app, admin, jean, marie) -> dict[str, int]:
-    """Jean's request (matches his account), then Marie's with a typo in her name (matches none)."""
-    return {
+def filed(app, admin, jean, marie, smtp) -> dict[str, int]:
+    """Jean's request (matches his account), then Marie's with a typo in her name (matches none); the
+    notice Jean's current address gets at once (tests/test_takeover.py) is delivered and set aside."""
+    requests = {
         "jean": file_help_request(app, admin),
         "marie": file_help_request(app, admin, given_name="Marie", family_name="Curi", birthdate="1967-11-07",
                                    username="", new_email="marie.c@laposte.example", lang="en"),
     }
+    deliver(app)
+    smtp.wait_for(1)
+    smtp.messages.clear()
+    return requests
 
 
 def listed(admin: Admin, **params) -> list[int]:

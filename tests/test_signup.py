@@ -376,7 +376,7 @@ def test_verification_link_is_confirmed_once_by_post(client, db, smtp, app):
         assert "Confirm my address" in text(page)
     assert account(db, "camille.martin").status == "pending"
 
-    confirmed = client.post(link, data={"csrf_token": csrf_token(page.data)})
+    confirmed = client.post(link, data={"csrf_token": csrf_token(page.data), "password": NEW_PASSWORD})
 
     assert confirmed.status_code == 303
     assert confirmed.location == "/login?username=camille.martin"
@@ -387,7 +387,7 @@ def test_verification_link_is_confirmed_once_by_post(client, db, smtp, app):
     assert (verified.status, verified.email_verified) == ("active", True)
     # The link worked once.
     assert client.get(link).status_code == 410
-    again = client.post(link, data={"csrf_token": csrf_token(page.data)})
+    again = client.post(link, data={"csrf_token": csrf_token(page.data), "password": NEW_PASSWORD})
     assert again.status_code == 410 and LINK_GONE in text(again)
     assert login(client, "camille.martin", NEW_PASSWORD).status_code == 303
 
@@ -402,7 +402,7 @@ def test_verification_post_without_csrf_consumes_nothing(client, db, smtp, app):
     assert account(db, "camille.martin").status == "pending"
     page = client.get(link)
     assert page.status_code == 200
-    assert client.post(link, data={"csrf_token": csrf_token(page.data)}).status_code == 303
+    assert client.post(link, data={"csrf_token": csrf_token(page.data), "password": NEW_PASSWORD}).status_code == 303
 
 
 @pytest.mark.parametrize("forged", ["forged-token", "x" * 43, "%00", "a" * 500])
@@ -441,7 +441,7 @@ def test_pending_account_with_the_right_password_is_told_and_gets_a_new_link(cli
     mails(app, smtp, 2)
 
     page = client.get(link)
-    assert client.post(link, data={"csrf_token": csrf_token(page.data)}).status_code == 303
+    assert client.post(link, data={"csrf_token": csrf_token(page.data), "password": NEW_PASSWORD}).status_code == 303
     signed_in = login(client, "camille.martin", NEW_PASSWORD)
     assert signed_in.status_code == 303 and signed_in.location == "/"
     assert client.get("/").status_code == 200
@@ -598,7 +598,7 @@ def test_prompt_create_signs_up_verifies_signs_in_and_returns_to_the_service(cli
     assert sent.status_code == 200 and f'href="/login?rid={rid}"' in text(sent)
     link = link_in(smtp.text(mails(app, smtp, 1)[0]), VERIFY_PATH)
     page = client.get(link)
-    confirmed = client.post(link, data={"csrf_token": csrf_token(page.data)})
+    confirmed = client.post(link, data={"csrf_token": csrf_token(page.data), "password": NEW_PASSWORD})
     assert confirmed.status_code == 303
     assert query(confirmed.location) == {"username": "elodie.dartagnan", "rid": rid}
     assert CONFIRMED in text(client.get(confirmed.location))

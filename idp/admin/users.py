@@ -11,10 +11,10 @@ from flask import Blueprint, abort, jsonify, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
-from .. import audit_log, mail
+from .. import audit_log, email_change, mail
 from ..credentials import REVOCABLE, revoke_access
 from ..db import session as db_session
-from ..identity import mask_email, name_key
+from ..identity import name_key
 from ..models import User
 from ..oidc.tokens import (
     decode_access_token,
@@ -123,8 +123,7 @@ def change_email(user: User, new_address) -> object | None:
         return json_error(409, "conflict", "Another account uses this e-mail address.")
     audit_log.record("admin.email_changed", user_id=user.id)
     if old_address.casefold() != new_address.casefold():
-        mail.send(old_address, "account/email_changed", _l("Your Sésame e-mail address was changed"),
-                  user=user, new_address=mask_email(new_address))
+        email_change.tell_old_address(user, old_address, new_address)
         mail.send(new_address, "admin/email_set", _l("Your Sésame account now uses this address"), user=user)
     return None
 

@@ -32,6 +32,8 @@ def init_app(app: Flask, hooks: Hooks) -> None:
     queue.handle(requests.PASSWORD, requests.password_requested)
     queue.handle(requests.IDENTIFIER, requests.identifier_requested)
     queue.handle(signup.SIGNUP, signup.signup_requested)
+    queue.handle(signup.EXPIRE, signup.expire_pending)
+    queue.every(signup.EXPIRE, signup.EXPIRE_EVERY)
     hooks.login_links.append(_login_links)
     hooks.password_changed.append(requests.password_changed)
     hooks.pending_login.append(signup.pending_login)

@@ -50,6 +50,21 @@ class SignupForm(PersonForm):
     submit = SubmitField(_l("Create my account"))
 
 
+class SignupPasswordForm(Form):
+    """Confirming a sign-up: the password chosen then (the mailbox's owner may not be who chose it)."""
+
+    password = PasswordField(_l("The password you chose when you signed up"),
+                             validators=[DataRequired(), Length(max=1024)],
+                             render_kw={"autocomplete": "current-password"})
+    submit = SubmitField(_l("Confirm my address"))
+
+
+class SignupNewPasswordForm(NewPasswordForm):
+    """Confirming a sign-up someone else may have made: a password of the mailbox owner's own."""
+
+    submit = SubmitField(_l("Choose this password and confirm my address"))
+
+
 class HelpRequestForm(PersonForm):
     username = StringField(_l("Identifier, if you remember it"), validators=[Optional(), Length(max=64)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})

@@ -1,6 +1,11 @@
 """Je n'ai plus accès à cette adresse: a citizen who lost their mailbox files a request that
 the help desk checks offline, then resolves through the admin API (a new address, verified,
-and a reset link sent there)."""
+and a reset link sent there).
+
+    form ──▶ request filed, help desk mailed
+      ──(it points to one account)──▶ that account's current address is told at once,
+         with a link that cancels the request (someone may be trying to take the account)
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,16 @@ from flask_babel import lazy_gettext as _l
 
 from idp import audit_log, mail
 from idp.db import session as db_session
-from idp.models import HelpRequest
-from idp.ratelimit import limiter
+from idp.forms import ConfirmForm
+from idp.models import HelpRequest, User, utcnow
+from idp.one_time_tokens import one_time_tokens
+from idp.ratelimit import allow, limiter
 from idp.users import find_same_person, username_key
 
 from .forms import HelpRequestForm
 
 bp = Blueprint("helpdesk", __name__)
+CANCEL = "help-cancel"  # one-time token purpose
 
 
 @bp.route("/recovery/help", methods=["GET", "POST"])
@@ -28,6 +36,7 @@ def help_request():
         return render_template("recovery/help.html", form=form), status
     filed = _file(form)
     _tell_help_desk(filed)
+    _tell_account_owner(filed)
     audit_log.record("helpdesk.request_filed", request_id=filed.id, user_id=filed.user_id)
     return render_template("recovery/help_sent.html", request_id=filed.id,
                            back=url_for("login.login", rid=form.rid.data or None))
@@ -60,3 +69,38 @@ def _tell_help_desk(filed: HelpRequest) -> None:
         return
     mail.send(address, "recovery/help_request", _l("Help request no. %(id)s: lost mailbox", id=filed.id),
               current_app.config["IDP_DEFAULT_LOCALE"], help_request=filed)
+
+
+def _tell_account_owner(filed: HelpRequest) -> None:
+    """The address the account uses now hears of the request at once, with a link that cancels it."""
+    user = db_session().get(User, filed.user_id) if filed.user_id else None
+    if user is None or not user.email:
+        return
+    if not allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], "help-notice", str(user.id)):
+        audit_log.record("helpdesk.notice_throttled", user_id=user.id, request_id=filed.id)
+        return
+    ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
+    token = one_time_tokens().issue(user.id, CANCEL, ttl, data={"request_id": filed.id}, kept=True)
+    mail.send(user.email, "recovery/help_request_filed", _l("A request to change the address of your Sésame account"),
+              user=user, request_id=filed.id, days=ttl // 86400, link=mail.link("helpdesk.cancel", token=token))
+
+
+@bp.route("/recovery/help/cancel/<token>", methods=["GET", "POST"])
+def cancel(token: str):
+    """The account owner's "it was not me": GET shows a button (mail scanners open links), POST cancels."""
+    found = one_time_tokens().peek(token, CANCEL)
+    filed = db_session().get(HelpRequest, found.data.get("request_id")) if found else None
+    if filed is None:
+        return render_template("account/link_invalid.html", cancel=True), 410
+    form = ConfirmForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_template("recovery/help_cancel.html", form=form, help_request=filed)
+    if one_time_tokens().consume(token, CANCEL) is None:
+        return render_template("account/link_invalid.html", cancel=True), 410
+    if filed.state != "open":
+        return render_template("recovery/help_cancel_done.html", help_request=filed, too_late=True), 409
+    filed.state, filed.closed_at, filed.closed_by = "rejected", utcnow(), "owner"
+    filed.reason = "Cancelled by the owner of the account: the request was not theirs."
+    db_session().commit()
+    audit_log.record("helpdesk.request_cancelled", user_id=filed.user_id, request_id=filed.id)
+    return render_template("recovery/help_cancel_done.html", help_request=filed, too_late=False)

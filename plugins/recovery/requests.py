@@ -60,8 +60,9 @@ def identifier_requested(payload: dict) -> None:
 
 
 def password_changed(user: User, reason: str) -> None:
-    """Tell the citizen, with a link that undoes a change they did not make."""
-    if reason == "not-me" or not user.email:
+    """Tell the citizen, with a link that undoes a change they did not make (a password switched off
+    by "not me" needs no notice: whoever switched it off is mailed a reset link)."""
+    if user.password_hash is None or not user.email:
         return
     ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, NOT_ME, ttl)

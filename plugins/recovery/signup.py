@@ -3,7 +3,9 @@
     form ──(same person found)──▶ hint: masked address, links to recovery and the help desk
     form ──(identifier taken)──▶ its own message, nothing else
     form ──(address in use)──▶ "check your mailbox"; the owner is told by mail
-    form ──(new)──▶ pending account ──(mailed link, POST)──▶ active, e-mail verified ──▶ /login
+    form ──(new)──▶ pending account ──(mailed link, POST with the password chosen, or a new one)──▶
+      active, e-mail verified ──▶ /login
+    pending account ──(IDP_PENDING_ACCOUNT_TTL passes, the worker's sweep)──▶ deleted
 
 The answer for an address already in use is the one for a new account, so the page
 never confirms an address to a stranger: both hash the password and queue one job, and
@@ -23,20 +25,22 @@ from sqlalchemy.exc import IntegrityError
 
 from idp import audit_log, mail, password_policy
 from idp.db import session as db_session
-from idp.forms import ConfirmForm
 from idp.identity import mask_email, name_key
 from idp.jobs import jobs
-from idp.models import User
+from idp.models import User, utcnow
 from idp.one_time_tokens import one_time_tokens
-from idp.passwords import hash_password
+from idp.passwords import hash_password, verify_password
 from idp.ratelimit import allow, limiter
 from idp.users import create, find_by_email, find_same_person, username_key
 
-from .forms import SignupForm
+from .forms import SignupForm, SignupNewPasswordForm, SignupPasswordForm
 
 bp = Blueprint("signup", __name__)
 VERIFY = "verify"  # one-time token purpose
 SIGNUP = "signup.requested"  # job
+EXPIRE = "signup.expire_pending"  # periodic job
+EXPIRE_EVERY = 3600  # seconds
+EXPIRED_PER_RUN = 500
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -75,6 +79,9 @@ def _existing_account(form: SignupForm, existing: list[User]):
 
 
 def _username_taken(form: SignupForm):
+    """People need to know, but a stranger must not test identifiers in bulk: throttled per address."""
+    if not allow(current_app.config["IDP_SIGNUP_TAKEN_RATE_LIMIT"], "signup-taken-address", request.remote_addr or ""):
+        abort(429)
     form.username.errors = [_("This identifier is already taken: choose another.")]
     return _form(form, status=409)
 
@@ -133,22 +140,49 @@ def send_verification(user: User, rid: str | None, lang: str | None = None) -> N
 @bp.route("/signup/verify/<token>", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["IDP_SIGNUP_RATE_LIMIT"], methods=["POST"])
 def verify(token: str):
-    form = ConfirmForm()
-    found = one_time_tokens().peek(token, VERIFY)  # GET only shows the button: mail scanners open links
+    """The verification link proves control of the mailbox, not knowledge of the password: whoever
+    signed up may not be the mailbox's owner.  So a pending account is confirmed with the password
+    chosen at sign-up, or with a new one that replaces it."""
+    found = one_time_tokens().peek(token, VERIFY)  # GET only shows the forms: mail scanners open links
     user = db_session().get(User, found.user_id) if found else None
     if user is None or user.status == "disabled":
         return render_template("recovery/verify_invalid.html"), 410
-    if request.method == "GET" or not form.validate_on_submit():
-        return render_template("recovery/verify.html", form=form, user=user)
+    choosing = request.method == "POST" and "new_password" in request.form
+    known = SignupPasswordForm(formdata=None) if choosing else SignupPasswordForm()
+    chosen = SignupNewPasswordForm() if choosing else SignupNewPasswordForm(formdata=None)
+    if request.method == "GET":
+        return _verify_page(user, known, chosen)
+    form = chosen if choosing else known
+    if not form.validate_on_submit() or not _password_accepted(user, known, chosen, choosing):
+        return _verify_page(user, known, chosen, status=400)
     if one_time_tokens().consume(token, VERIFY) is None:
         return render_template("recovery/verify_invalid.html"), 410
+    if choosing:  # the one chosen at sign-up is discarded: it may be a stranger's
+        user.password_hash, user.password_changed_at = hash_password(chosen.new_password.data), utcnow()
     user.email_verified = True
     if user.status == "pending":
         user.status = "active"
     db_session().commit()
-    audit_log.record("signup.verified", user_id=user.id)
+    audit_log.record("signup.verified", user_id=user.id, password="new" if choosing else "kept")
     flash(_("Your e-mail address is confirmed. Sign in to continue."))
     return redirect(url_for("login.login", username=user.username, rid=found.data.get("rid")), 303)
+
+
+def _password_accepted(user: User, known: SignupPasswordForm, chosen: SignupNewPasswordForm,
+                       choosing: bool) -> bool:
+    if choosing:
+        chosen.new_password.errors = password_policy.problems(chosen.new_password.data, user.username, user.email)
+        return not chosen.new_password.errors
+    if verify_password(user.password_hash, known.password.data):
+        return True
+    known.password.errors = [_("This is not the password chosen at sign-up. If you do not know it, "
+                               "choose a new one below.")]
+    return False
+
+
+def _verify_page(user: User, known: SignupPasswordForm, chosen: SignupNewPasswordForm, status: int = 200):
+    return render_template("recovery/verify.html", user=user, known=known, chosen=chosen,
+                           hint=password_policy.hint()), status
 
 
 def pending_login(user: User) -> str:
@@ -161,3 +195,17 @@ def pending_login(user: User) -> str:
 
 def signup_url(rid: str | None) -> str:
     return url_for("signup.signup", rid=rid)
+
+
+def expire_pending(_payload: dict) -> None:
+    """The periodic job: delete the sign-ups never confirmed within ``IDP_PENDING_ACCOUNT_TTL``."""
+    db = db_session()
+    cutoff = utcnow() - dt.timedelta(seconds=current_app.config["IDP_PENDING_ACCOUNT_TTL"])
+    expired = db.scalars(select(User).where(User.status == "pending", User.created_at < cutoff)
+                         .order_by(User.id).limit(EXPIRED_PER_RUN)).all()
+    for user in expired:
+        one_time_tokens().revoke_user(user.id)
+        db.delete(user)
+    db.commit()
+    for user in expired:
+        audit_log.record("signup.expired", user_id=user.id)
