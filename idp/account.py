@@ -146,15 +146,18 @@ def cancel_email_change(token: str):
     form = ConfirmForm()
     address = found.data["email"]
     if request.method == "GET" or not form.validate_on_submit():
-        return render_template("account/cancel_email_change.html", form=form, user=user, address=address)
+        return render_template("account/cancel_email_change.html", form=form, user=user, address=address,
+                               by_help_desk=found.data.get("by_help_desk", False))
     used = one_time_tokens().consume(token, email_change.CANCEL)
     if used is None:
         return render_template("account/link_invalid.html", cancel=True), 410
-    if not email_change.undo(user, used):
+    outcome = email_change.undo(user, used)
+    if outcome == email_change.TAKEN:
         return render_template("account/address_taken.html"), 409
     if session.get("user_id"):
         sign_out_keeping_requests(session)  # this browser's session ended with the others
-    return render_template("account/email_change_cancelled.html", address=address)
+    return render_template("account/email_change_cancelled.html", address=address,
+                           frozen=outcome == email_change.FROZEN)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -11,6 +11,12 @@ revocation, which whoever holds the account now can cause, does not drop it.  Us
       ──▶ mail a reset link to the restored address
 
 so the person who changed the address can neither sign in nor undo the undo.
+
+When the help desk made the change (a citizen who lost their mailbox), the old mailbox may
+be exactly what the citizen lost: a former employer's, a recycled address.  Giving the
+account back to it would hand it over.  There the link *freezes* the account instead (it is
+disabled, which ends every session and token, and recovery stops) and tells the help desk,
+who checks again who is who.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from . import audit_log, mail
-from .credentials import set_password
+from .credentials import revoke_access, set_password
 from .db import session as db_session
 from .identity import mask_email
 from .models import User
@@ -30,28 +36,46 @@ from .users import find_by_email, set_verified_email
 CANCEL = "email-cancel"  # one-time token purpose
 
 
-def tell_old_address(user: User, old_address: str, new_address: str) -> None:
+RESTORED, FROZEN, TAKEN = "restored", "frozen", "taken"  # what ``undo`` did
+
+
+def tell_old_address(user: User, old_address: str, new_address: str, by_help_desk: bool = False) -> None:
     """Mail the old address that the account now uses ``new_address``, with the link that undoes it."""
     ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
-    token = one_time_tokens().issue(user.id, CANCEL, ttl, data={"email": old_address}, kept=True)
+    data = {"email": old_address, **({"by_help_desk": True} if by_help_desk else {})}
+    token = one_time_tokens().issue(user.id, CANCEL, ttl, data=data, kept=True)
     mail.send(old_address, "account/email_changed", _l("Your Sésame e-mail address was changed"),
-              user=user, new_address=mask_email(new_address), days=ttl // 86400,
+              user=user, new_address=mask_email(new_address), days=ttl // 86400, by_help_desk=by_help_desk,
               link=mail.link("account.cancel_email_change", token=token))
 
 
-def undo(user: User, link: OneTimeToken) -> bool:
-    """Give the account back its old address and lock out whoever changed it; False, and nothing
-    changed, when another active account now uses that address."""
+def undo(user: User, link: OneTimeToken) -> str:
+    """Undo the change ``link`` was mailed about: RESTORED, FROZEN (a help-desk change: see the
+    module's docstring), or TAKEN (another active account uses the old address; nothing changed)."""
+    if link.data.get("by_help_desk"):
+        return _freeze(user)
     old_address = link.data["email"]
     _free_from_pending_account(user, old_address)
     if not set_verified_email(db_session(), user, old_address):
-        return False
+        return TAKEN
     one_time_tokens().revoke_kept_after(user.id, CANCEL, link.issued_at)
     set_password(user, None, reason="email-cancel")  # ends sessions, tokens and links everywhere
     if hooks().send_reset_link is not None:
         hooks().send_reset_link(user)
     audit_log.record("account.email_change_cancelled", user_id=user.id)
-    return True
+    return RESTORED
+
+
+def _freeze(user: User) -> str:
+    user.status = "disabled"
+    db_session().commit()
+    revoke_access(user)
+    audit_log.record("account.email_change_disputed", user_id=user.id)
+    address = current_app.config["IDP_HELPDESK_EMAIL"]
+    if address:
+        mail.send(address, "admin/email_change_disputed", _l("A change of address made by the help desk is disputed"),
+                  current_app.config["IDP_DEFAULT_LOCALE"], user=user)
+    return FROZEN
 
 
 def _free_from_pending_account(user: User, address: str) -> None:

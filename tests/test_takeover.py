@@ -224,14 +224,29 @@ def admin_token(app, db) -> str:
     return response.get_json()["access_token"]
 
 
-def test_a_change_by_the_admin_api_sends_the_same_link(app, db, smtp, owner, admin_token):
+def test_a_change_by_the_admin_api_sends_a_link_that_freezes_the_account(app, db, smtp, owner, admin_token):
+    """The help desk's case: the old mailbox may be the one the citizen lost, so its holder must not
+    get the account back; the account is frozen and the help desk told."""
     changed = app.test_client().patch(f"/admin/api/users/{owner.id}", json={"email": THIEF_ADDRESS},
                                       headers={"Authorization": f"Bearer {admin_token}"})
     assert changed.status_code == 200, changed.data
+    session = signed_in(app, THIEF_ADDRESS)
+    link = cancel_link(app, smtp, OWNER_ADDRESS)
+    (notice,) = [mail for mail in mails_to(app, smtp, OWNER_ADDRESS) if CANCEL_PATH in smtp.text(mail)]
+    assert "le compte sera bloqué jusqu’à ce que l’assistance ait vérifié de nouveau" in smtp.text(notice)
 
-    assert use_link(app.test_client(), cancel_link(app, smtp, OWNER_ADDRESS)).status_code == 200
+    frozen = use_link(app.test_client(), link + "?lang=en")
+
+    assert frozen.status_code == 200 and heading(frozen) == "Your account is secured"
+    assert "Your account is frozen" in text(frozen)
     user = reread(db, owner.id)
-    assert (user.email, user.password_hash) == (OWNER_ADDRESS, None)
+    assert (user.email, user.status) == (THIEF_ADDRESS, "disabled")  # neither address gets it back alone
+    assert session.get("/account").status_code == 302
+    refused = login(app.test_client(), THIEF_ADDRESS, PASSWORD)
+    assert refused.status_code in (401, 403) and LOGIN_FORM in text(refused)
+    assert [mail for mail in mails_to(app, smtp, OWNER_ADDRESS) if RESET_PATH in smtp.text(mail)] == []
+    (disputed,) = mails_to(app, smtp, HELP_DESK)
+    assert f"L’ancienne adresse du compte jean.dupont (n°\u00a0{owner.id})" in smtp.text(disputed)  # in French
 
 
 def test_a_change_by_a_resolved_help_request_sends_the_same_link(app, db, smtp, owner, admin_token):
@@ -243,7 +258,7 @@ def test_a_change_by_a_resolved_help_request_sends_the_same_link(app, db, smtp, 
     assert resolved.status_code == 200, resolved.data
 
     assert use_link(app.test_client(), cancel_link(app, smtp, OWNER_ADDRESS)).status_code == 200
-    assert reread(db, owner.id).email == OWNER_ADDRESS
+    assert reread(db, owner.id).status == "disabled"
 
 
 @pytest.mark.parametrize("forged", ["x" * 43, "short"])

@@ -123,7 +123,7 @@ def change_email(user: User, new_address) -> object | None:
         return json_error(409, "conflict", "Another account uses this e-mail address.")
     audit_log.record("admin.email_changed", user_id=user.id)
     if old_address.casefold() != new_address.casefold():
-        email_change.tell_old_address(user, old_address, new_address)
+        email_change.tell_old_address(user, old_address, new_address, by_help_desk=True)
         mail.send(new_address, "admin/email_set", _l("Your Sésame account now uses this address"), user=user)
     return None
 
