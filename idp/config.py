@@ -123,6 +123,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_REFRESH_TOKEN_TTL", 2592000, "Life of a refresh token, seconds (each rotation renews it)",
             _int(60)),
     Setting("IDP_LOGIN_RATE_LIMIT", "20/minute", "Login attempts per client address", _rate),
+    Setting("IDP_AUTHORIZE_RATE_LIMIT", "60/minute",
+            "Authorization requests per client address (each may wait in a session)", _rate),
     Setting("IDP_LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes", "Failed logins per account", _rate),
     Setting("IDP_RECOVERY_RATE_LIMIT", "10/minute;60/hour",
             "Recovery and reset requests per client address", _rate),
