@@ -76,7 +76,7 @@ def test_one_browser_holds_at_most_a_few_pending_requests_of_bounded_size(client
                if name not in {"response_type", "client_id", "redirect_uri", "max_age", "code_challenge_method",
                                "response_mode", "prompt", "scope", "code_challenge"}}
     for _ in range(3 * MAX_PENDING):
-        to_login_page(client.post("/oauth/authorize", data=authorize_form(rp, **longest)))
+        to_login_page(client.post("/oauth/authorize", data=authorize_form(rp, **longest, junk="j" * 20_000)))
 
     [stored] = stored_sessions(redis)
     assert len(json.loads(stored)["pending"]) == MAX_PENDING
