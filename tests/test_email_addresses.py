@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from idp import mail
+from idp import create_app, mail
+from idp.config import ConfigError
 from idp.models import User
 from idp.users import valid_email
 
@@ -194,3 +195,9 @@ def test_the_mailer_sends_to_the_one_address_it_is_given(app, smtp):
 
     [message] = smtp.wait_for(1)
     assert message["To"] == "Jean.Dupont@example.fr"
+
+
+@pytest.mark.parametrize("configured", ["desk@region.fr,attacker@evil.com", "Assistance <desk@region.fr>"])
+def test_the_help_desk_address_must_be_one_bare_address_or_the_start_stops(app_config, configured):
+    with pytest.raises(ConfigError, match=r"^IDP_HELPDESK_EMAIL: must be one e-mail address"):
+        create_app({**app_config, "IDP_HELPDESK_EMAIL": configured})
