@@ -92,6 +92,8 @@ def _attach_storage(app: Flask) -> None:
 
 def _attach_web(app: Flask) -> None:
     i18n.init_app(app)
+    # Larger than any form (the help form, at most ~30 KiB encoded): bigger bodies answer 413 unread.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_CONTENT_LENGTH"] or 64 * 1024
     csrf.init_app(app)
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session's own timeouts bound the token's life
     oidc_server.init_app(app)

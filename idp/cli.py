@@ -175,8 +175,11 @@ def users_add(username, email, given_name, family_name, birthdate, password_stdi
 
     from .db import session
     from .password_policy import problems
-    from .users import create
+    from .users import create, valid_email
 
+    email = valid_email(email)
+    if email is None:
+        raise click.BadParameter("must be one e-mail address, without a name or a list", param_hint="--email")
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     app = _app()
     with app.app_context(), force_locale("en"):

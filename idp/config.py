@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .users import valid_email
+
 BUNDLED_THEME = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -84,6 +86,13 @@ def _locale(name: str, raw: str) -> str:
     return raw
 
 
+def _email(name: str, raw: str) -> str:
+    address = valid_email(raw)
+    if address is None:
+        raise ConfigError(f"{name}: must be one e-mail address, without a name or a list, got {raw!r}")
+    return address
+
+
 def _password_min(name: str, raw: str) -> int:
     return _int(8)(name, raw)
 
@@ -107,7 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_SMTP_URL", None, "Outgoing mail server; unset keeps mails in a development mailbox",
             _url("smtp", "smtp+starttls", "smtps")),
     Setting("IDP_MAIL_FROM", "Sésame <no-reply@localhost>", "Sender of every mail"),
-    Setting("IDP_HELPDESK_EMAIL", None, "Where help-desk requests are sent"),
+    Setting("IDP_HELPDESK_EMAIL", None, "Where help-desk requests are sent (one bare address)", _email),
     Setting("IDP_RESET_TOKEN_TTL", 1800, "Life of a password-reset link, seconds", _int(60)),
     Setting("IDP_VERIFY_TOKEN_TTL", 86400, "Life of an e-mail verification link, seconds", _int(60)),
     Setting("IDP_PASSWORD_MIN_LENGTH", 15, "Shortest password accepted (never below 8)", _password_min),
@@ -123,6 +132,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_REFRESH_TOKEN_TTL", 2592000, "Life of a refresh token, seconds (each rotation renews it)",
             _int(60)),
     Setting("IDP_LOGIN_RATE_LIMIT", "20/minute", "Login attempts per client address", _rate),
+    Setting("IDP_AUTHORIZE_RATE_LIMIT", "60/minute",
+            "Authorization requests per client address (each may wait in a session)", _rate),
     Setting("IDP_LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes", "Failed logins per account", _rate),
     Setting("IDP_RECOVERY_RATE_LIMIT", "10/minute;60/hour",
             "Recovery and reset requests per client address", _rate),

@@ -44,6 +44,18 @@ def _unexpected():
                  _("An unexpected error occurred. Please try again; if it persists, contact the help desk."))
 
 
+def _http_page(code: int) -> tuple[str, str]:
+    """Title and message of the page for an HTTP error."""
+    elsewhere = _("Check the address, or go back to the service you came from.")
+    pages = {
+        404: (_("Page not found"), elsewhere),
+        405: (_("This action is not allowed here"), elsewhere),
+        413: (_("What you sent is too large"),
+              _("No form of this site takes that much text. Go back, shorten what you typed and try again.")),
+    }
+    return pages.get(code, (_("The request could not be served"), elsewhere))
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(_error):
@@ -66,9 +78,7 @@ def init_app(app: Flask) -> None:
         if wants_json():
             code = "invalid_request" if request.path.startswith("/oauth/") else error.name.lower().replace(" ", "_")
             return jsonify(error=code, error_description=error.description), error.code
-        titles = {404: _("Page not found"), 405: _("This action is not allowed here")}
-        title = titles.get(error.code, _("The request could not be served"))
-        message = _("Check the address, or go back to the service you came from.")
+        title, message = _http_page(error.code)
         return render_template("errors/error.html", title=title, message=message), error.code
 
     @app.errorhandler(redis.ConnectionError)

@@ -8,9 +8,17 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 
-from .users import EMAIL_PATTERN
+from .users import valid_email
 
-EMAIL = Regexp(EMAIL_PATTERN, message=_l("Enter a valid e-mail address."))
+
+def email_address(_form, field) -> None:
+    """One bare e-mail address; the field then holds it normalised (see ``users.valid_email``)."""
+    address = valid_email(field.data or "")
+    if address is None:
+        raise ValidationError(_l("Enter a valid e-mail address."))
+    field.data = address
+
+
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and line breaks stay allowed
 
 
@@ -88,7 +96,7 @@ class AccountForm(PersonForm):
 
     birthdate = DateField(_l("Date of birth"), validators=[Optional(), real_birthdate],
                           render_kw=BIRTHDATE_INPUT)  # accounts made before it was asked may lack it
-    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
+    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), email_address],
                         render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
     phone_number = StringField(_l("Phone number"), validators=[Optional(), Length(max=32), PHONE],
                                render_kw={"autocomplete": "tel", "type": "tel"})

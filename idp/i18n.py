@@ -4,9 +4,11 @@ remembered, then ``Accept-Language``, then ``IDP_DEFAULT_LOCALE``."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
-from flask import Flask, current_app, has_request_context, request, session, url_for
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, get_locale
+from werkzeug.exceptions import RequestEntityTooLarge
 
 LOCALES = ("fr", "en")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -15,10 +17,17 @@ TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 def _requested() -> str | None:
     if lang := request.args.get("lang"):
         return lang if lang in LOCALES else None
-    for tag in request.values.get("ui_locales", "").split():
+    for tag in _ui_locales().split():
         if (language := tag.split("-")[0].lower()) in LOCALES:
             return language
     return None
+
+
+def _ui_locales() -> str:
+    try:
+        return request.values.get("ui_locales", "")
+    except RequestEntityTooLarge:  # the body is refused unread: this is its error page
+        return ""
 
 
 def remember_choice() -> None:
@@ -45,9 +54,12 @@ def init_app(app: Flask) -> None:
 
 
 def lang_url(code: str) -> str:
-    """This page in another language."""
-    args = {**request.args.to_dict(), "lang": code}
-    return url_for(request.endpoint, **(request.view_args or {}), **args) if request.endpoint else f"?lang={code}"
+    """This page in another language: a link of only a query string, which keeps the page's path.
+
+    The query is built by hand: given to ``url_for``, names such as ``endpoint``, ``_method``
+    or ``_external`` would steer it (a crash, or a link to the host the request claimed)."""
+    kept = [(name, value) for name, value in request.args.items(multi=True) if name != "lang"]
+    return "?" + urlencode([*kept, ("lang", code)])
 
 
 def _template_helpers() -> dict:

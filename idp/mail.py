@@ -23,6 +23,7 @@ from flask_babel import force_locale, get_locale
 
 from .config import ConfigError
 from .jobs import PermanentFailure, jobs
+from .users import valid_email
 
 DELIVER = "mail.deliver"
 SMTP_TIMEOUT = 30
@@ -57,10 +58,23 @@ def link(endpoint: str, **values) -> str:
     return urljoin(current_app.config["IDP_ISSUER"] + "/", url_for(endpoint, **values))
 
 
+class NotOneAddress(PermanentFailure):
+    """A recipient that is not exactly one bare address: such a mail is never sent."""
+
+
+def recipient(to: str) -> str:
+    """``to`` as the one address a mail goes to.  Forms, the admin API and the CLI check every
+    address already; this holds even for one stored before they did, or queued by mistake."""
+    address = valid_email(to)
+    if address is None:
+        raise NotOneAddress("the recipient is not one bare e-mail address")  # the address itself stays out of logs
+    return address
+
+
 def build(message: dict, sender: str) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = sender
-    mail["To"] = message["to"]
+    mail["To"] = recipient(message["to"])
     mail["Subject"] = message["subject"]
     mail["Date"] = message["date"]
     mail["Message-ID"] = message["message_id"]
@@ -99,7 +113,7 @@ class SmtpTransport:
             if self.username:
                 smtp.login(self.username, self.password)
             try:
-                smtp.send_message(mail)
+                smtp.send_message(mail, to_addrs=[str(mail["To"])])  # the envelope: that one address, nobody else
             except smtplib.SMTPRecipientsRefused as error:
                 codes = [code for code, _ in error.recipients.values()]
                 if all(code >= 500 for code in codes):

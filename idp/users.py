@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -13,8 +13,21 @@ from .identity import name_key
 from .models import User
 from .passwords import hash_password
 
-# One '@', something on each side, a dot in the domain, no spaces or control characters: the mail proves the rest.
-EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+MAX_EMAIL_LENGTH = 254  # RFC 5321's longest path, less the angle brackets
+
+
+def valid_email(text: str) -> str | None:
+    """``text`` as one bare e-mail address, normalised (domain in lower case), or None.
+
+    Syntax only, no DNS: the mail sent to it proves the rest.  A list (``a@x.fr,b``), a display
+    name (``x <a@x.fr>``), quoting or an IP address is refused, so an address can never expand to
+    other recipients.  Internationalised addresses (``élodie@exemple.fr``, RFC 6531) are kept."""
+    if not isinstance(text, str) or len(text.strip()) > MAX_EMAIL_LENGTH:
+        return None
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
 
 
 def username_key(username: str) -> str:

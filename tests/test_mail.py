@@ -433,6 +433,31 @@ def test_without_smtp_mails_land_in_the_development_mailbox(build_app, redis, en
     assert f'href="{link}"' in html
 
 
+@pytest.mark.parametrize("address", ["192.0.2.7", "10.0.0.5", "2001:db8::1"])
+def test_the_development_mailbox_answers_only_to_this_machine(build_app, redis, address):
+    app = build_app(IDP_ENV="development")
+    queue_mail(app)
+    deliver(app)
+
+    page = app.test_client().get("/dev/mail?lang=en", environ_base={"REMOTE_ADDR": address})
+    assert page.status_code == 404
+    assert "<h1>Page not found</h1>" in page.get_data(as_text=True)
+    assert SUBJECT_EN not in page.get_data(as_text=True)
+    for loopback in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        mine = app.test_client().get("/dev/mail?lang=en", environ_base={"REMOTE_ADDR": loopback})
+        assert SUBJECT_EN in mine.get_data(as_text=True), loopback
+
+
+def test_behind_a_proxy_the_development_mailbox_judges_the_forwarded_address(build_app, redis):
+    app = build_app(IDP_ENV="development", IDP_TRUSTED_PROXIES=1)
+    browser = app.test_client()  # the proxy runs on this machine: every request comes from loopback
+
+    stranger = browser.get("/dev/mail?lang=en", headers={"X-Forwarded-For": "192.0.2.7"})
+    assert stranger.status_code == 404 and "<h1>Page not found</h1>" in stranger.get_data(as_text=True)
+    local = browser.get("/dev/mail?lang=en", headers={"X-Forwarded-For": "127.0.0.1"})
+    assert local.status_code == 200 and "No mail yet" in local.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("env", ["testing", "development", "production"])
 def test_no_development_mailbox_when_smtp_is_set(build_app, smtp, redis, env):
     app = build_app(IDP_ENV=env, IDP_SMTP_URL=smtp.url)

@@ -111,6 +111,34 @@ def test_prompt_login_shows_the_login_page_again_and_auth_time_is_the_new_login(
     assert second >= before_second_login
 
 
+def resume(browser, client_id, rid, **params):
+    """Come back to a pending request, as the login page would send the citizen, without logging in."""
+    return browser.get(authorize_url(client_id, **params) + f"&resume={rid}")
+
+
+def test_a_login_in_the_same_second_but_before_the_request_does_not_satisfy_prompt_login(client, rp):
+    client_id, _secret = rp
+    get_code(client, client_id)  # signed in a moment ago: no sleep, most likely the same second
+    rid = login_page_rid(client.get(authorize_url(client_id, prompt="login", state="st-same")))
+
+    again = resume(client, client_id, rid, prompt="login", state="st-same")
+
+    assert login_page_rid(again)  # the login page, not a code
+    assert "code=" not in again.location
+
+
+def test_a_login_made_after_the_request_satisfies_prompt_login_at_once(client, rp):
+    client_id, secret = rp
+    first = auth_time_of(client, client_id, secret, get_code(client, client_id))
+    rid = login_page_rid(client.get(authorize_url(client_id, prompt="login", state="st-now")))
+
+    response = log_in_and_continue(client, rid)
+
+    assert response.status_code == 302 and response.location.startswith(REDIRECT_URI + "?"), response.location
+    assert query(response.location)["state"] == "st-now"
+    assert auth_time_of(client, client_id, secret, query(response.location)) >= first
+
+
 def test_max_age_older_than_the_session_forces_login(client, rp):
     client_id, secret = rp
     first = auth_time_of(client, client_id, secret, get_code(client, client_id))

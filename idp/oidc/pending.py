@@ -1,19 +1,54 @@
 """Authorization requests waiting for the citizen (to log in, or to consent).
 
-Each waits in the session under a random id, with the time it arrived; the login and
-consent pages carry that id, and the request resumes at ``/oauth/authorize?…&resume=<id>``.
-A login counts as fresh for ``prompt=login`` and ``max_age`` when it happened after the
-request arrived.
+Each waits in the session under a random id; the login and consent pages carry that id,
+and the request resumes at ``/oauth/authorize?…&resume=<id>``.
+
+Anyone can start a request without signing in, so what waits is bounded: only the
+parameters the provider understands (``PARAMETERS``), each refused above its length cap,
+and at most ``MAX_PENDING`` requests per browser, the oldest dropped first.  One browser
+thus holds at most ``MAX_PENDING × sum(PARAMETERS.values())`` characters (about 42 000).
+
+A login counts as fresh for ``prompt=login`` and ``max_age`` when it was made after the
+request arrived: the request keeps the ``sid`` of the login the browser had then, and
+every login gets a new ``sid`` (``sessions.begin_login``).  No clock is compared, so a
+login in the same second as the request, before it, does not count.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from urllib.parse import urlencode
 
 from flask import request, session, url_for
 
 MAX_PENDING = 5
+
+# The authorization parameters kept for the resumed request, with the longest value
+# accepted (characters).  Caps leave room for what relying parties really send: a
+# redirect URI with a long query, a state holding a signed blob, a hint that is an
+# e-mail address (254 at most, RFC 5321).  A PKCE challenge is 43 to 128 characters.
+PARAMETERS = {
+    "response_type": 32,
+    "response_mode": 16,
+    "client_id": 128,
+    "redirect_uri": 2048,
+    "scope": 1024,
+    "state": 2048,
+    "nonce": 512,
+    "prompt": 64,
+    "max_age": 10,
+    "login_hint": 254,
+    "ui_locales": 64,
+    "code_challenge": 128,
+    "code_challenge_method": 16,
+    "resource": 2048,  # RFC 8707
+}
+
+
+def too_long(values) -> str | None:
+    """The first known parameter of ``values`` that is longer than its cap, or None."""
+    return next((name for name, cap in PARAMETERS.items() if len(values.get(name, "")) > cap), None)
 
 
 def get(pending_id: str | None) -> dict:
@@ -21,8 +56,9 @@ def get(pending_id: str | None) -> dict:
 
 
 def logged_in_since(pending_id: str | None) -> bool:
-    started = get(pending_id).get("created")
-    return started is not None and session.get("auth_time", 0) >= started
+    """Whether the browser signed in after this request arrived."""
+    waiting = get(pending_id)
+    return bool(waiting) and session.get("sid") is not None and session["sid"] != waiting.get("login")
 
 
 def remember(pending_id: str | None) -> str:
@@ -30,8 +66,8 @@ def remember(pending_id: str | None) -> str:
     pending = dict(session.get("pending", {}))
     if pending_id not in pending:
         pending_id = secrets.token_urlsafe(12)
-        params = {k: v for k, v in request.values.items() if k != "resume"}
-        pending[pending_id] = {"params": params, "created": int(time.time())}
+        params = {name: request.values[name] for name in PARAMETERS if name in request.values}
+        pending[pending_id] = {"params": params, "created": time.time(), "login": session.get("sid")}
         while len(pending) > MAX_PENDING:
             pending.pop(min(pending, key=lambda k: pending[k]["created"]))
     session["pending"] = pending
@@ -50,7 +86,8 @@ def resume_url(pending_id: str | None) -> str | None:
     waiting = get(pending_id)
     if not waiting:
         return None
-    return url_for("oidc.authorize", **waiting["params"], resume=pending_id)
+    # Built by hand: url_for would read names such as _external among the parameters.
+    return url_for("oidc.authorize") + "?" + urlencode({**waiting["params"], "resume": pending_id})
 
 
 def mark_consented(pending_id: str) -> None:

@@ -20,6 +20,7 @@ from .. import audit_log
 from ..forms import ConsentForm, LogoutForm
 from ..login_state import current_user
 from ..plugins import hooks
+from ..ratelimit import limiter
 from ..sessions import end as end_session
 from . import backchannel, pending
 from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
@@ -106,10 +107,12 @@ def jwks():
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP_AUTHORIZE_RATE_LIMIT"])
 def authorize():
     user = current_user()
     try:
         grant = server().get_consent_grant(end_user=user)
+        _refuse_too_long()
         max_age = _max_age()
     except OAuth2Error as error:
         return authorization_error(error)
@@ -156,6 +159,13 @@ def _needs_login(user, prompts: set[str], max_age: int | None, pending_id: str |
         return False
     too_old = max_age is not None and time.time() - session["auth_time"] > max_age
     return "login" in prompts or too_old
+
+
+def _refuse_too_long() -> None:
+    """A request that will wait in the session must stay small (see ``pending``)."""
+    if name := pending.too_long(request.values):
+        raise InvalidRequestError(f"'{name}' is longer than {pending.PARAMETERS[name]} characters.",
+                                  redirect_uri=request.values.get("redirect_uri"))
 
 
 def _max_age() -> int | None:

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
-from idp.forms import EMAIL, Form, NewPasswordForm, PersonForm
+from idp.forms import Form, NewPasswordForm, PersonForm, email_address
 
 RID = [Regexp(r"^[A-Za-z0-9_-]{0,32}$")]  # a pending authorization request's id, or nothing
 
@@ -29,7 +29,7 @@ class ResetForm(NewPasswordForm):
 
 
 class SignupForm(PersonForm):
-    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
+    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), email_address],
                         render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none",
                                    "spellcheck": "false"})
     username = StringField(
@@ -68,7 +68,7 @@ class SignupNewPasswordForm(NewPasswordForm):
 class HelpRequestForm(PersonForm):
     username = StringField(_l("Identifier, if you remember it"), validators=[Optional(), Length(max=64)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
-    new_email = StringField(_l("New e-mail address"), validators=[DataRequired(), Length(max=254), EMAIL],
+    new_email = StringField(_l("New e-mail address"), validators=[DataRequired(), Length(max=254), email_address],
                             render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
     message = TextAreaField(_l("Message for the help desk"), validators=[Optional(), Length(max=2000)])
     rid = HiddenField(validators=RID)
