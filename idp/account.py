@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from . import audit_log, mail, password_policy
+from . import audit_log, login_throttle, mail, password_policy
 from .credentials import set_password
 from .db import session as db_session
 from .forms import AccountForm, ConfirmForm, PasswordChangeForm
@@ -24,7 +24,6 @@ from .login_state import current_user
 from .models import AuditEvent, Client, User
 from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
-from .ratelimit import account_limit_exceeded, record_failed_login
 from .sessions import begin_login
 from .users import email_key, set_verified_email
 
@@ -124,11 +123,11 @@ def password():
     form = PasswordChangeForm()
     if request.method == "GET" or not form.validate_on_submit():
         return _password_page(form, status=400 if request.method == "POST" else 200)
-    throttle_key = f"user:{user.id}"  # the login's per-account counter: guessing here counts the same
-    if account_limit_exceeded(throttle_key):
+    attempt = login_throttle.for_account_page(user, request.remote_addr)  # guessing here counts as at login
+    if login_throttle.wait(attempt) or login_throttle.over_ceiling(attempt):
         return _password_page(form, [_("Too many failed attempts. Wait a few minutes.")], status=429)
     if not verify_password(user.password_hash, form.current_password.data):
-        record_failed_login(throttle_key)
+        login_throttle.failed(attempt)
         return _password_page(form, [_("Your current password is not that one.")], status=400)
     problems = password_policy.problems(form.new_password.data, user.username, user.email)
     if problems:
