@@ -13,8 +13,17 @@ import hmac
 
 from flask import current_app
 
+from .users import email_key, username_key
+
 
 def keyed_hash(text: str) -> str:
     secret = current_app.config["SECRET_KEY"]
     secret = secret if isinstance(secret, bytes) else secret.encode()
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
+
+
+def typed_login(typed: str) -> str:
+    """The keyed hash of an identifier or e-mail address as typed, normalised as the account lookup
+    does: every way of typing one name gives one digest, in limiter keys and audit rows alike."""
+    typed = typed.strip()
+    return keyed_hash(email_key(typed) if "@" in typed else username_key(typed))

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from . import audit_log, login_throttle
 from .db import session as db_session
-from .digests import keyed_hash
+from .digests import typed_login
 from .forms import LoginForm, LogoutForm
 from .login_state import current_user
 from .models import User
@@ -40,7 +40,7 @@ def login():
     right = verify_password(user.password_hash if user else None, form.password.data)
     over_ceiling = login_throttle.over_ceiling(attempt)  # refused as a wrong password: it cannot be seen
     if not right or over_ceiling:
-        _failed(attempt, user, counted=not right, over_ceiling=over_ceiling)
+        _failed(attempt, user, login_name, counted=not right, over_ceiling=over_ceiling)
         return _login_page(form, _("Incorrect identifier or password."), status=401)
     # Said only to whoever typed the right password: it tells nothing to someone guessing.
     if user.status == "disabled":
@@ -58,13 +58,14 @@ def login():
     return redirect(pending.resume_url(form.rid.data) or url_for("login.home"), 303)
 
 
-def _failed(attempt: login_throttle.Attempt, user: User | None, *, counted: bool, over_ceiling: bool) -> None:
+def _failed(attempt: login_throttle.Attempt, user: User | None, typed: str, *, counted: bool,
+            over_ceiling: bool) -> None:
     """Count a wrong password and record it: the account when one matches, else a keyed hash of the name."""
     if counted:
         login_throttle.failed(attempt)
     details = {"over_ceiling": True} if over_ceiling else {}
     if user is None:
-        details["typed_hmac"] = keyed_hash(attempt.subject)  # the name as the lookup normalised it
+        details["typed_hmac"] = typed_login(typed)
     audit_log.record("login.failure", user_id=user.id if user else None, **details)
 
 

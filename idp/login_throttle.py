@@ -29,12 +29,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .digests import keyed_hash
+from .digests import keyed_hash, typed_login
 from .models import User
 from .oidc.context import provider
 from .ratelimit import allow, over
 from .ratelimit import forget as forget_count
-from .users import email_key, username_key
 
 CEILING = "login-account"  # limiter scope of the per-account ceiling
 FORGOTTEN_AFTER = 86400  # a pair's failures are forgotten a day after its last one (or the longest delay)
@@ -56,12 +55,9 @@ class Attempt:
 
 
 def for_login(user: User | None, typed: str, address: str | None) -> Attempt:
-    typed = typed.strip()
-    name = "email" if "@" in typed else "username"
     if user is None:  # counted under the name, normalised as the account lookup does
-        key = email_key(typed) if name == "email" else username_key(typed)
-        return Attempt(f"name:{key}", "", address or "", "")
-    return _for_user(user, name, address)
+        return Attempt(f"name:{typed_login(typed)}", "", address or "", "")
+    return _for_user(user, "email" if "@" in typed else "username", address)
 
 
 def for_account_page(user: User, address: str | None) -> Attempt:

@@ -5,12 +5,13 @@ not an account matches."""
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import time
 
 from idp.config import BY_NAME
 
-from helpers import PASSWORD, csrf_token, deliver, link_in, login, make_user
+from helpers import PASSWORD, csrf_token, deliver, everything_in, link_in, login, make_user
 
 WRONG = "Identifiant ou mot de passe incorrect."
 TOO_MANY = "Trop de tentatives"
@@ -194,6 +195,29 @@ def test_wrong_current_passwords_on_the_account_page_hold_it_then_a_sign_in_ther
     held = change(PASSWORD)
     assert held.status_code == 429 and "Trop de tentatives échouées. Patientez quelques minutes." in text(held)
     assert login(from_address(app, OWNER_HOME)).status_code == 303  # its own name: the login is not held
+
+
+# What Redis keeps ---------------------------------------------------------------------------------------------------
+
+def test_redis_keeps_neither_what_was_typed_nor_a_plain_hash_of_it(build_app, db, smtp, redis):
+    """People type passwords into the identifier field: counters are kept under keyed hashes."""
+    make_user(db)
+    app = build_app(IDP_SMTP_URL=smtp.url, IDP_LOGIN_FREE_FAILURES=1)
+    typed = ["Zebra-guess-4711-wrong", "jean.dupont", "Mon-Secret@2026.fr"]
+    browser = from_address(app, STRANGER)
+    for name in typed:
+        assert refused_as_wrong(login(browser, name, GUESS))
+        for form, field in (("/recovery/password", "login"), ("/recovery/identifier", "email")):
+            page = browser.get(form)
+            assert browser.post(form, data={"csrf_token": csrf_token(page.data), field: name}).status_code in {200, 400}
+    deliver(app)  # the queued requests (which must carry what was typed to the worker) are done
+
+    stored = everything_in(redis).casefold()
+    for name in typed:
+        for form in (name, name.casefold()):
+            assert form.casefold() not in stored
+            assert hashlib.sha256(form.encode()).hexdigest() not in stored
+    assert STRANGER not in stored.replace(f"limiter/{STRANGER}/", "")  # only Flask-Limiter's per-address counts
 
 
 # Timing -----------------------------------------------------------------------------------------------------------

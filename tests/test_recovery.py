@@ -22,6 +22,7 @@ from helpers import (
     authorize_url,
     csrf_token,
     deliver,
+    everything_in,
     get_code,
     link_in,
     login,
@@ -425,12 +426,6 @@ def test_the_link_lives_as_long_as_configured(build_app, smtp, redis, db):
     assert "for 10 minutes" in smtp.text(mail)
     assert 595 <= redis.ttl(f"idp:ott:{token_hash(token)}") <= 600
     assert token not in everything_in(redis)  # stored hashed; the delivered mail is gone
-
-
-def everything_in(redis) -> str:
-    read = {"string": redis.get, "hash": redis.hgetall, "list": lambda k: redis.lrange(k, 0, -1),
-            "zset": lambda k: redis.zrange(k, 0, -1), "set": redis.smembers}
-    return " ".join(f"{key} {read[redis.type(key)](key)}" for key in redis.keys("*"))
 
 
 def test_an_expired_link_says_so(app, client, citizen):
