@@ -32,8 +32,7 @@ from flask import current_app
 from .digests import keyed_hash, typed_login
 from .models import User
 from .oidc.context import provider
-from .ratelimit import allow, over
-from .ratelimit import forget as forget_count
+from .ratelimit import allow, clear, over
 
 CEILING = "login-account"  # limiter scope of the per-account ceiling
 FORGOTTEN_AFTER = 86400  # a pair's failures are forgotten a day after its last one (or the longest delay)
@@ -102,7 +101,7 @@ def forget(user: User, address: str | None) -> None:
     """A new password: the ceiling and the pairs of ``address`` start afresh (known addresses
     were the old password's)."""
     subject = f"user:{user.id}"
-    forget_count(_config("IDP_LOGIN_ACCOUNT_RATE_LIMIT"), CEILING, subject)
+    clear(_config("IDP_LOGIN_ACCOUNT_RATE_LIMIT"), CEILING, subject)
     if address is not None:
         pairs = [Attempt(subject, name, address, "").pair for name in NAMES]
         _redis().delete(*(_key(kind, pair) for pair in pairs for kind in ("login-failures", "login-delay")))

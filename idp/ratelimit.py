@@ -41,7 +41,7 @@ def over(limit: str, scope: str, key: str) -> bool:
     return not all([limiter.limiter.test(rate, scope, digest) for rate in parse_many(limit)])
 
 
-def forget(limit: str, scope: str, key: str) -> None:
+def clear(limit: str, scope: str, key: str) -> None:
     """Start ``key``'s count in ``scope`` afresh."""
     digest = keyed_hash(key)
     for rate in parse_many(limit):
