@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from . import audit_log, email_change, mail, password_policy
+from . import audit_log, email_change, login_throttle, mail, password_policy
 from .credentials import set_password
 from .db import session as db_session
 from .forms import AccountForm, ConfirmForm, PasswordChangeForm
@@ -25,7 +25,6 @@ from .login_state import current_user
 from .models import AuditEvent, Client, User
 from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
-from .ratelimit import account_limit_exceeded, record_failed_login
 from .sessions import begin_login, sign_out_keeping_requests
 from .users import email_key, set_verified_email
 
@@ -71,17 +70,24 @@ def details():
 
 def _check_current_password(user: User, field) -> int | None:
     """The status to answer when ``field`` is not the account's password (the error is on the field)."""
-    throttle_key = f"user:{user.id}"  # the login's per-account counter: guessing here counts the same
-    if account_limit_exceeded(throttle_key):
-        field.errors = [_("Too many failed attempts. Wait a few minutes.")]
-        return 429
     if not field.data:
         field.errors = [_("Enter your current password to change your e-mail address.")]
         return 400
-    if not verify_password(user.password_hash, field.data):
-        record_failed_login(throttle_key)
-        field.errors = [_("Your current password is not that one.")]
-        return 400
+    if refused := current_password_refused(user, field.data):
+        field.errors = [refused[1]]
+        return refused[0]
+    return None
+
+
+def current_password_refused(user: User, typed: str) -> tuple[int, str] | None:
+    """(status, message) when ``typed`` is not the account's password, or it may not be tried now;
+    None when it is.  Guessing here counts as at login (``login_throttle``)."""
+    attempt = login_throttle.for_account_page(user, request.remote_addr)
+    if login_throttle.wait(attempt) or login_throttle.over_ceiling(attempt):
+        return 429, _("Too many failed attempts. Wait a few minutes.")
+    if not verify_password(user.password_hash, typed):
+        login_throttle.failed(attempt)
+        return 400, _("Your current password is not that one.")
     return None
 
 
@@ -168,12 +174,8 @@ def password():
     form = PasswordChangeForm()
     if request.method == "GET" or not form.validate_on_submit():
         return _password_page(form, status=400 if request.method == "POST" else 200)
-    throttle_key = f"user:{user.id}"  # the login's per-account counter: guessing here counts the same
-    if account_limit_exceeded(throttle_key):
-        return _password_page(form, [_("Too many failed attempts. Wait a few minutes.")], status=429)
-    if not verify_password(user.password_hash, form.current_password.data):
-        record_failed_login(throttle_key)
-        return _password_page(form, [_("Your current password is not that one.")], status=400)
+    if refused := current_password_refused(user, form.current_password.data):
+        return _password_page(form, [refused[1]], status=refused[0])
     problems = password_policy.problems(form.new_password.data, user.username, user.email)
     if problems:
         return _password_page(form, problems, status=400)

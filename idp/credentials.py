@@ -8,7 +8,9 @@ one-time link, and whatever plugins own.
 
 from __future__ import annotations
 
-from . import audit_log
+from flask import has_request_context, request
+
+from . import audit_log, login_throttle
 from .db import session as db_session
 from .models import User, utcnow
 from .oidc import backchannel
@@ -48,6 +50,7 @@ def set_password(user: User, new_password: str | None, reason: str) -> dict[str,
     user.password_changed_at = utcnow()
     db_session().commit()
     revoked = revoke_access(user)
+    login_throttle.forget(user, request.remote_addr if has_request_context() else None)  # a reset unlocks
     audit_log.record("password.changed", user_id=user.id, reason=reason, revoked=revoked)
     for hook in hooks().password_changed:
         hook(user, reason)

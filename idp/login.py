@@ -5,14 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from . import audit_log
+from . import audit_log, login_throttle
 from .db import session as db_session
+from .digests import typed_login
 from .forms import LoginForm, LogoutForm
 from .login_state import current_user
+from .models import User
 from .oidc import backchannel, pending
 from .passwords import hash_password, needs_rehash, verify_password
 from .plugins import hooks
-from .ratelimit import account_limit_exceeded, limiter, record_failed_login
+from .ratelimit import limiter
 from .sessions import begin_login, end
 from .users import find_by_login
 
@@ -31,20 +33,22 @@ def login():
         return _login_page(form, _("Enter your identifier and your password."), status=400)
     login_name = form.username.data.strip()
     user = find_by_login(db_session(), login_name)
-    throttle_key = f"user:{user.id}" if user else f"name:{login_name.casefold()}"
-    if account_limit_exceeded(throttle_key):
-        return render_template("errors/error.html", title=_("Too many attempts"),
-                               message=_("Too many failed sign-ins for this account. Wait a few minutes, "
-                                         "or reset your password.")), 429
-    if user is None or not verify_password(user.password_hash, form.password.data):
-        record_failed_login(throttle_key)
-        audit_log.record("login.failure", user_id=user.id if user else None, login=login_name)
+    attempt = login_throttle.for_login(user, login_name, request.remote_addr)
+    if wait := login_throttle.wait(attempt):
+        return _too_many_failures(wait)
+    # Checked whether or not an account matches (the dummy hash then): the same time for both.
+    right = verify_password(user.password_hash if user else None, form.password.data)
+    over_ceiling = login_throttle.over_ceiling(attempt)  # refused as a wrong password: it cannot be seen
+    if not right or over_ceiling:
+        _failed(attempt, user, login_name, counted=not right, over_ceiling=over_ceiling)
         return _login_page(form, _("Incorrect identifier or password."), status=401)
+    # Said only to whoever typed the right password: it tells nothing to someone guessing.
     if user.status == "disabled":
         return _login_page(form, _("This account is disabled. Contact the help desk."), status=403)
     if user.status == "pending":  # the password was right: say how to finish, not just "no"
         told = [message for hook in hooks().pending_login if (message := hook(user))]
         return _login_page(form, " ".join(told) or _("Your e-mail address is not confirmed yet."), status=403)
+    login_throttle.succeeded(attempt)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(form.password.data)
         db_session().commit()
@@ -52,6 +56,24 @@ def login():
     audit_log.record("login.success", user_id=user.id,
                      client_id=pending.get(form.rid.data).get("params", {}).get("client_id"))
     return redirect(pending.resume_url(form.rid.data) or url_for("login.home"), 303)
+
+
+def _failed(attempt: login_throttle.Attempt, user: User | None, typed: str, *, counted: bool,
+            over_ceiling: bool) -> None:
+    """Count a wrong password and record it: the account when one matches, else a keyed hash of the name."""
+    if counted:
+        login_throttle.failed(attempt)
+    details = {"over_ceiling": True} if over_ceiling else {}
+    if user is None:
+        details["typed_hmac"] = typed_login(typed)
+    audit_log.record("login.failure", user_id=user.id if user else None, **details)
+
+
+def _too_many_failures(wait: int):
+    page = render_template("errors/error.html", title=_("Too many attempts"),
+                           message=_("Too many failed sign-ins for this account. Wait a few minutes, "
+                                     "or reset your password."))
+    return page, 429, {"Retry-After": str(wait)}
 
 
 def _login_page(form: LoginForm, error: str | None = None, status: int = 200):

@@ -1,15 +1,15 @@
 """Throttling on the shared Redis: per client address (Flask-Limiter decorators) and per
-account (failed logins), so a distributed guesser and a single noisy address both stop."""
+name typed or account (``allow``); failed sign-ins have their own policy, in ``login_throttle``."""
 
 from __future__ import annotations
 
-import hashlib
-
-from flask import Flask, current_app, render_template
+from flask import Flask, render_template
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import parse
+from limits import parse_many
+
+from .digests import keyed_hash
 
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
@@ -26,21 +26,23 @@ def init_app(app: Flask, storage_uri: str) -> None:
                                message=_("Please wait a few minutes before trying again.")), 429
 
 
-def _account_limit():
-    return parse(current_app.config["IDP_LOGIN_ACCOUNT_RATE_LIMIT"])
-
-
-def account_limit_exceeded(account_key: str) -> bool:
-    """``account_key`` names the account (``user:<id>``), or the typed name when none matches."""
-    return not limiter.limiter.test(_account_limit(), "login-account", account_key)
-
-
-def record_failed_login(account_key: str) -> None:
-    limiter.limiter.hit(_account_limit(), "login-account", account_key)
-
-
 def allow(limit: str, scope: str, key: str) -> bool:
-    """Count one attempt of ``scope`` for ``key`` (an address, an account); False once over ``limit``.
+    """Count one attempt of ``scope`` for ``key`` (an address, an account); False once over ``limit``
+    (every one of its rates, e.g. ``10/minute;60/hour``).
 
-    ``key`` is stored hashed: it may be what a citizen typed."""
-    return limiter.limiter.hit(parse(limit), scope, hashlib.sha256(key.encode()).hexdigest())
+    ``key`` is stored as a keyed hash: it may be what a citizen typed."""
+    digest = keyed_hash(key)
+    return all([limiter.limiter.hit(rate, scope, digest) for rate in parse_many(limit)])  # count every rate
+
+
+def over(limit: str, scope: str, key: str) -> bool:
+    """Whether ``key`` already used up ``limit`` in ``scope``, without counting an attempt."""
+    digest = keyed_hash(key)
+    return not all([limiter.limiter.test(rate, scope, digest) for rate in parse_many(limit)])
+
+
+def clear(limit: str, scope: str, key: str) -> None:
+    """Start ``key``'s count in ``scope`` afresh."""
+    digest = keyed_hash(key)
+    for rate in parse_many(limit):
+        limiter.limiter.clear(rate, scope, digest)

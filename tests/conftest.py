@@ -190,6 +190,7 @@ def app_config(tmp_path, database_url, redis_url, redis, signing_keys_file) -> d
         "IDP_ENV": "testing",
         "IDP_LOGIN_RATE_LIMIT": "1000/minute",
         "IDP_LOGIN_ACCOUNT_RATE_LIMIT": "1000/minute",
+        "IDP_LOGIN_FREE_FAILURES": 1000,
     }
 
 

@@ -124,6 +124,13 @@ def deliver(app, timeout: float = 15) -> int:
     return ran
 
 
+def everything_in(redis) -> str:
+    """Every Redis key and value, as one text to search."""
+    read = {"string": redis.get, "hash": redis.hgetall, "list": lambda k: redis.lrange(k, 0, -1),
+            "zset": lambda k: redis.zrange(k, 0, -1), "set": redis.smembers}
+    return " ".join(f"{key} {read[redis.type(key)](key)}" for key in redis.keys("*"))
+
+
 def link_in(text: str, path: str) -> str:
     """The first link in a mail's text whose path starts with ``path``, as a path for the test client."""
     url = re.search(r"https?://\S+" + re.escape(path) + r"\S*", text).group(0)

@@ -462,7 +462,7 @@ def test_a_new_password_signs_out_everywhere_else(app, db, smtp, citizen):
 
 
 def test_guessing_the_current_password_hits_the_account_limit(build_app, smtp, db, citizen):
-    app = build_app(IDP_SMTP_URL=smtp.url, IDP_LOGIN_ACCOUNT_RATE_LIMIT="2 per minute")
+    app = build_app(IDP_SMTP_URL=smtp.url, IDP_LOGIN_FREE_FAILURES=2)  # then held from this address
     browser = signed_in(app)
 
     answers = [change_password(browser, current=f"guess number {i}").status_code for i in range(2)]

@@ -25,16 +25,20 @@ RESET = "reset"  # one-time token purposes
 NOT_ME = "not-me"
 
 
-def _may_recover(user: User | None) -> bool:
+def _may_recover(user: User | None, kind: str) -> bool:
+    """Whether to mail ``user`` this ``kind`` of mail (``password`` or ``identifier``)."""
     if user is None or user.status == "disabled" or not user.email:
         return False
-    # A second guard per account (the form's is per typed text): one mailbox, few mails.
-    return allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], "recovery-mail", str(user.id))
+    # A second guard per account and kind (the form's is per typed text): one mailbox, few mails of each.
+    if allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], f"recovery-mail-{kind}", str(user.id)):
+        return True
+    audit_log.record("recovery.throttled", user_id=user.id, kind=kind)  # the help desk can see why none came
+    return False
 
 
 def password_requested(payload: dict) -> None:
     user = find_by_login(db_session(), payload["login"])
-    if not _may_recover(user):
+    if not _may_recover(user, "password"):
         return
     send_reset_link(user, payload["lang"], payload.get("rid"))
     audit_log.record("recovery.password_requested", user_id=user.id)
@@ -52,7 +56,7 @@ def send_reset_link(user: User, lang: str | None, rid: str | None) -> None:
 def identifier_requested(payload: dict) -> None:
     address = payload["email"]
     user = find_by_email(db_session(), address)
-    if not _may_recover(user):
+    if not _may_recover(user, "identifier"):
         return
     mail.send(user.email, "recovery/identifier", _l("Your Sésame identifier"), payload["lang"], user=user,
               link=mail.link("login.login", username=user.username, rid=payload.get("rid") or None))

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from idp import audit_log, password_policy
 from idp.credentials import set_password
 from idp.db import session as db_session
+from idp.digests import typed_login
 from idp.forms import ConfirmForm
 from idp.jobs import jobs
 from idp.models import User
@@ -49,7 +50,7 @@ def password():
                                error=_("Enter your identifier or your e-mail address.")), 400
     _throttle_account("recovery-login", form.login.data)
     _queue(requests.PASSWORD, login=form.login.data.strip(), rid=form.rid.data)
-    audit_log.record("recovery.requested", kind="password", login=form.login.data.strip())
+    audit_log.record("recovery.requested", kind="password", typed_hmac=typed_login(form.login.data))
     return _sent(form.rid.data)
 
 
@@ -64,7 +65,7 @@ def identifier():
                                error=_("Enter the e-mail address of your account.")), 400
     _throttle_account("recovery-email", form.email.data)
     _queue(requests.IDENTIFIER, email=form.email.data.strip(), rid=form.rid.data)
-    audit_log.record("recovery.requested", kind="identifier", email=form.email.data.strip())
+    audit_log.record("recovery.requested", kind="identifier", typed_hmac=typed_login(form.email.data))
     return _sent(form.rid.data, identifier=True)
 
 
