@@ -73,13 +73,13 @@ def _check_current_password(user: User, field) -> int | None:
     if not field.data:
         field.errors = [_("Enter your current password to change your e-mail address.")]
         return 400
-    if refused := current_password_refused(user, field.data):
+    if refused := _current_password_refused(user, field.data):
         field.errors = [refused[1]]
         return refused[0]
     return None
 
 
-def current_password_refused(user: User, typed: str) -> tuple[int, str] | None:
+def _current_password_refused(user: User, typed: str) -> tuple[int, str] | None:
     """(status, message) when ``typed`` is not the account's password, or it may not be tried now;
     None when it is.  Guessing here counts as at login (``login_throttle``)."""
     attempt = login_throttle.for_account_page(user, request.remote_addr)
@@ -174,7 +174,7 @@ def password():
     form = PasswordChangeForm()
     if request.method == "GET" or not form.validate_on_submit():
         return _password_page(form, status=400 if request.method == "POST" else 200)
-    if refused := current_password_refused(user, form.current_password.data):
+    if refused := _current_password_refused(user, form.current_password.data):
         return _password_page(form, [refused[1]], status=refused[0])
     problems = password_policy.problems(form.new_password.data, user.username, user.email)
     if problems:
