@@ -8,6 +8,8 @@ import hashlib
 import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -23,6 +25,19 @@ from idp.users import create
 SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
 PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "https://rp.example.fr/callback"
+IDP = os.path.join(os.path.dirname(sys.executable), "idp")
+
+
+def idp_env(settings: dict) -> dict:
+    """The environment of an `idp` command run with these settings, and no stray IDP_* of ours."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
+    env.update({name: str(value) for name, value in settings.items()})
+    return env
+
+
+def run_idp(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The `idp` console script, run as a deployer runs it."""
+    return subprocess.run([IDP, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 def make_user(db, username="jean.dupont", email="jean.dupont@example.fr", password=PASSWORD, **fields):

@@ -19,7 +19,7 @@ from helpers import PASSWORD, csrf_token, deliver, get_code, link_in, login, mak
 
 NEW_PASSWORD = "Quartz lanterne boréale 47 !"  # passes the password policy
 WRONG_PASSWORD = "not my password at all 123"
-ADMIN_IP, CITIZEN_IP = "203.0.113.5", "198.51.100.7"
+ADMIN_IP, CITIZEN_IP = "10.20.30.40", "198.51.100.7"  # the help desk calls from its private network
 JEAN_BIRTHDATE = "1980-05-17"
 OPERATIONS = [(method.upper(), path) for path, item in PATHS.items() for method in item]
 REVOCABLE = ("sessions", "refresh_tokens", "access_tokens", "one_time_tokens")
