@@ -47,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(values)
     _prepare_instance(app)
     _attach_storage(app)
+    instance.make_private(app.config["IDP_INSTANCE_DIR"])  # once the database and the embedded Redis exist
     _attach_web(app)
     plugins.load(app, app.config["IDP_PLUGINS"])
     if app.config["IDP_TRUSTED_PROXIES"]:

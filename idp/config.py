@@ -210,4 +210,18 @@ def _derive(values: dict) -> dict:
         raise ConfigError(f"IDP_THEME_DIR: {values['IDP_THEME_DIR']} is not a folder")
     if values["IDP_SESSION_IDLE_TIMEOUT"] > values["IDP_SESSION_MAX_AGE"]:
         raise ConfigError("IDP_SESSION_IDLE_TIMEOUT: must not exceed IDP_SESSION_MAX_AGE")
+    if values["IDP_ENV"] == "production" and _plain_http_off_loopback(values["IDP_ISSUER"]):
+        raise ConfigError(f"IDP_ISSUER: production needs an https:// issuer (or a loopback host), "
+                          f"got {values['IDP_ISSUER']!r}")
     return values
+
+
+def _plain_http_off_loopback(issuer: str) -> bool:
+    """Passwords, cookies and tokens would cross the network in clear: only the host itself may skip TLS."""
+    url = urlparse(issuer)
+    if url.scheme != "http" or url.hostname == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(url.hostname or "").is_loopback
+    except ValueError:  # a host name other than localhost
+        return True
