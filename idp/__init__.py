@@ -54,7 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = app.config["IDP_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     logging.getLogger("idp").setLevel(logging.INFO)
-    redaction.init_app()
+    redaction.init_app(app)
     return app
 
 
