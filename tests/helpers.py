@@ -80,6 +80,19 @@ def login(browser, username=None, password=PASSWORD, rid=None):
     return browser.post("/login", data=form)
 
 
+def signed_in(browser) -> bool:
+    """What the browser shows at /: the signed-in home page (True) or a redirect to the login form
+    (False); any other answer, a crash included, fails the test instead of passing for signed out."""
+    home = browser.get("/")
+    if home.status_code == 302:
+        assert urlparse(home.location).path == "/login", home.location
+        return False
+    assert home.status_code == 200, home.status_code
+    page = home.get_data(as_text=True)
+    assert 'action="/logout"' in page and "<h1>" in page, page[:500]
+    return True
+
+
 def authorize_url(client_id: str, **params) -> str:
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
               "scope": "openid profile email", "state": "st-" + secrets.token_hex(4), **params}
