@@ -26,11 +26,14 @@ SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screensho
 PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "https://rp.example.fr/callback"
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")
+ROOT = Path(__file__).resolve().parent.parent  # the checkout under test
 
 
 def idp_env(settings: dict) -> dict:
-    """The environment of an `idp` command run with these settings, and no stray IDP_* of ours."""
+    """The environment of a process of ours (`idp`, gunicorn) run with these settings: no stray IDP_*,
+    and the code under test first on the path, not whatever copy the virtualenv has installed."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env.update({name: str(value) for name, value in settings.items()})
     return env
 

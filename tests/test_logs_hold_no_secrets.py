@@ -6,12 +6,20 @@ whatever reached the process's stdout and stderr."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
 
-from helpers import PASSWORD, REDIRECT_URI, csrf_token, deliver, make_client, make_user, pkce_pair, query
+from conftest import free_port
+from helpers import PASSWORD, REDIRECT_URI, csrf_token, deliver, idp_env, make_client, make_user, pkce_pair, query
+
+GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
 NEW_PASSWORD = "Quartz lanterne boréale 47 !"
 SIGNUP_PASSWORD = "une nouvelle vie au bord du lac 1984"
@@ -112,8 +120,9 @@ def everything_logged(caplog, capfd):
     return collect
 
 
-def test_no_journey_leaves_a_secret_in_the_logs(live_with_mail, db, smtp, everything_logged):
-    app, base, _rp = live_with_mail
+def every_journey(app, base: str, db, smtp) -> set[str]:
+    """Every journey a citizen, a relying party and the help desk make, against the provider at
+    ``base`` (``app`` runs the queued jobs); every secret seen on the way."""
     secrets = {PASSWORD, NEW_PASSWORD, SIGNUP_PASSWORD}
     make_user(db)
     rp = make_client(db, name="Transports régionaux")
@@ -155,10 +164,60 @@ def test_no_journey_leaves_a_secret_in_the_logs(live_with_mail, db, smtp, everyt
     admin_calls(owner, admin)
     not_me = owner.submit(link_to(links, "/recovery/not-me/"))  # last: it locks the password
     assert not_me.status_code == 200, not_me.text
+    return secrets
 
-    logged = everything_logged()
+
+def assert_no_secret_in(logged: str, secrets: set[str]) -> None:
     assert "/recovery/reset/[redacted]" in logged  # the access log was read...
     assert "/account/email/[redacted]" in logged
     leaked = sorted(secret for secret in secrets if secret in logged)
     lines = [line for line in logged.splitlines() if any(secret in line for secret in leaked)]
     assert leaked == [], "\n".join(lines[:40])  # ...and holds none of them
+
+
+def test_no_journey_leaves_a_secret_in_the_logs(live_with_mail, db, smtp, everything_logged):
+    app, base, _rp = live_with_mail
+
+    secrets = every_journey(app, base, db, smtp)
+
+    assert_no_secret_in(everything_logged(), secrets)
+
+
+@pytest.fixture
+def gunicorn(build_app, app_config, smtp, tmp_path):
+    """The provider under gunicorn in production, logging at DEBUG with its default access log line
+    (query strings included); and an app of the test's own on the same database and Redis, to run
+    the queued mails.  Yields (app, URL, the log files)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = {**app_config, "IDP_ISSUER": url, "IDP_SMTP_URL": smtp.url, "IDP_ENV": "production"}
+    logs = [tmp_path / "access.log", tmp_path / "error.log"]
+    process = subprocess.Popen(
+        [GUNICORN, "-w", "1", "-b", f"127.0.0.1:{port}", "--access-logfile", str(logs[0]), "--error-logfile",
+         str(logs[1]), "--log-level", "debug", "--capture-output", "idp:create_app()"],
+        env=idp_env(settings), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not answers(url):
+            assert process.poll() is None and time.monotonic() < deadline, logs[1].read_text()
+            time.sleep(0.1)
+        yield build_app(IDP_ISSUER=url, IDP_SMTP_URL=smtp.url), url, logs
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_under_gunicorn_no_journey_leaves_a_secret_in_its_logs(gunicorn, db, smtp, everything_logged):
+    app, url, logs = gunicorn
+
+    secrets = every_journey(app, url, db, smtp)
+    time.sleep(0.5)  # the access log is written after each answer
+
+    assert_no_secret_in("\n".join([everything_logged(), *(log.read_text() for log in logs)]), secrets)
