@@ -16,6 +16,8 @@ import time
 import pytest
 import requests
 
+from idp import redaction
+
 from conftest import free_port
 from helpers import PASSWORD, REDIRECT_URI, csrf_token, deliver, idp_env, make_client, make_user, pkce_pair, query
 
@@ -221,3 +223,16 @@ def test_under_gunicorn_no_journey_leaves_a_secret_in_its_logs(gunicorn, db, smt
     time.sleep(0.5)  # the access log is written after each answer
 
     assert_no_secret_in("\n".join([everything_logged(), *(log.read_text() for log in logs)]), secrets)
+
+
+def test_a_route_added_later_with_a_token_is_redacted_without_a_list_to_edit(app, caplog):
+    """A plugin's new one-time link, even with a short token, is redacted from the day it is routed."""
+    app.add_url_rule("/recovery/help/cancel/<token>", "help_cancel", lambda token: "")
+    redaction.init_app(app)  # as create_app does once the plugins are loaded
+    caplog.set_level(logging.INFO)
+
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error", "idp"):
+        logging.getLogger(name).info('"GET %s HTTP/1.1" 200', "/recovery/help/cancel/s3cr3t?lang=fr")
+
+    assert [record.getMessage() for record in caplog.records] == [
+        '"GET /recovery/help/cancel/[redacted]?lang=fr HTTP/1.1" 200'] * 4
