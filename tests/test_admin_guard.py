@@ -178,7 +178,7 @@ def test_removing_the_client_with_the_cli_ends_its_admin_tokens_at_once(app, cli
     client_id, token = admin_token(client, db)
     assert client.get(AUDIT, headers=bearer(token)).status_code == 200
 
-    removed = run_idp(idp_env(app_config), "clients", "remove", client_id)
+    removed = run_idp(idp_env(app_config), "clients", "remove", "--", client_id)  # "--": an id may start with "-"
     assert removed.returncode == 0, removed.stderr
 
     answer = client.get(AUDIT, headers=bearer(token))
@@ -207,7 +207,7 @@ def test_a_removed_clients_user_tokens_fail_at_userinfo(app, client, db, app_con
     tokens = redeem(client, client_id, secret, get_code(client, client_id)["code"]).get_json()
     assert client.get("/oauth/userinfo", headers=bearer(tokens["access_token"])).status_code == 200
 
-    assert run_idp(idp_env(app_config), "clients", "remove", client_id).returncode == 0
+    assert run_idp(idp_env(app_config), "clients", "remove", "--", client_id).returncode == 0
 
     answer = client.get("/oauth/userinfo", headers=bearer(tokens["access_token"]))
     assert answer.status_code == 401, answer.data
