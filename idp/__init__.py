@@ -47,13 +47,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(values)
     _prepare_instance(app)
     _attach_storage(app)
+    instance.make_private(app.config["IDP_INSTANCE_DIR"])  # once the database and the embedded Redis exist
     _attach_web(app)
     plugins.load(app, app.config["IDP_PLUGINS"])
     if app.config["IDP_TRUSTED_PROXIES"]:
         hops = app.config["IDP_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     logging.getLogger("idp").setLevel(logging.INFO)
-    redaction.init_app()
+    redaction.init_app(app)
     return app
 
 

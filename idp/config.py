@@ -7,6 +7,7 @@ naming it: :class:`ConfigError`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -103,6 +104,18 @@ def _rate(name: str, raw: str) -> str:
     return raw
 
 
+def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for part in raw.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(part))
+        except ValueError as error:
+            raise ConfigError(f"{name}: {part!r} is not a network in CIDR notation ({error})") from None
+    return tuple(networks)
+
+
+ADMIN_NETWORKS = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_ISSUER", "http://localhost:5000", "Public URL of the provider; `iss` of every token", _issuer),
     Setting("IDP_INSTANCE_DIR", "./instance", "Folder for the database, keys, secret and embedded Redis"),
@@ -160,6 +173,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_NOTICE_TOKEN_TTL", 604800,
             "Life of the \"it was not me\" link in a password-changed notice, seconds", _int(60)),
     Setting("IDP_TRUSTED_PROXIES", 0, "Reverse proxies in front (X-Forwarded-For hops to trust)", _int(0)),
+    Setting("IDP_ADMIN_NETWORKS", _networks("IDP_ADMIN_NETWORKS", ADMIN_NETWORKS),
+            "Client networks (CIDR) where the admin API, the console and `/metrics` answer; elsewhere 404",
+            _networks),
 )
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -216,4 +232,18 @@ def _derive(values: dict) -> dict:
         raise ConfigError(f"IDP_THEME_DIR: {values['IDP_THEME_DIR']} is not a folder")
     if values["IDP_SESSION_IDLE_TIMEOUT"] > values["IDP_SESSION_MAX_AGE"]:
         raise ConfigError("IDP_SESSION_IDLE_TIMEOUT: must not exceed IDP_SESSION_MAX_AGE")
+    if values["IDP_ENV"] == "production" and _plain_http_off_loopback(values["IDP_ISSUER"]):
+        raise ConfigError(f"IDP_ISSUER: production needs an https:// issuer (or a loopback host), "
+                          f"got {values['IDP_ISSUER']!r}")
     return values
+
+
+def _plain_http_off_loopback(issuer: str) -> bool:
+    """Passwords, cookies and tokens would cross the network in clear: only the host itself may skip TLS."""
+    url = urlparse(issuer)
+    if url.scheme != "http" or url.hostname == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(url.hostname or "").is_loopback
+    except ValueError:  # a host name other than localhost
+        return True

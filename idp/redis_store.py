@@ -17,7 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .instance import ensure_dir, locked
+from .instance import ensure_dir, locked, write_private
 
 # Probes and SHUTDOWN expect the connection to fail; redis-py's default retries only add seconds.
 NO_RETRY = Retry(NoBackoff(), 0)
@@ -62,8 +62,9 @@ def start_embedded(instance_dir: str | Path, timeout: float = 10.0) -> Path:
             "appendfsync everysec",
             'save ""',
         ])
-        (folder / "redis.conf").write_text(config + "\n")
-        subprocess.run([redis_binary(), str(folder / "redis.conf")], check=True)  # noqa: S603 - our own binary
+        write_private(folder / "redis.conf", config + "\n")
+        # umask: the append-only files, log and pid file it writes are its owner's only.
+        subprocess.run([redis_binary(), str(folder / "redis.conf")], check=True, umask=0o077)  # noqa: S603
         deadline = time.monotonic() + timeout
         while not _answers(socket_path):
             if time.monotonic() > deadline:

@@ -8,6 +8,8 @@ import hashlib
 import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -23,6 +25,22 @@ from idp.users import create
 SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
 PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "https://rp.example.fr/callback"
+IDP = os.path.join(os.path.dirname(sys.executable), "idp")
+ROOT = Path(__file__).resolve().parent.parent  # the checkout under test
+
+
+def idp_env(settings: dict) -> dict:
+    """The environment of a process of ours (`idp`, gunicorn) run with these settings: no stray IDP_*,
+    and the code under test first on the path, not whatever copy the virtualenv has installed."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env.update({name: str(value) for name, value in settings.items()})
+    return env
+
+
+def run_idp(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The `idp` console script, run as a deployer runs it."""
+    return subprocess.run([IDP, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 def make_user(db, username="jean.dupont", email="jean.dupont@example.fr", password=PASSWORD, **fields):
@@ -63,6 +81,19 @@ def login(browser, username=None, password=PASSWORD, rid=None):
     if rid:
         form["rid"] = rid
     return browser.post("/login", data=form)
+
+
+def signed_in(browser) -> bool:
+    """What the browser shows at /: the signed-in home page (True) or a redirect to the login form
+    (False); any other answer, a crash included, fails the test instead of passing for signed out."""
+    home = browser.get("/")
+    if home.status_code == 302:
+        assert urlparse(home.location).path == "/login", home.location
+        return False
+    assert home.status_code == 200, home.status_code
+    page = home.get_data(as_text=True)
+    assert 'action="/logout"' in page and "<h1>" in page, page[:500]
+    return True
 
 
 def authorize_url(client_id: str, **params) -> str:

@@ -15,11 +15,23 @@ from jose import jwt as jose_jwt
 
 from idp.admin.openapi import PATHS
 
-from helpers import PASSWORD, csrf_token, deliver, get_code, link_in, login, make_client, make_user, query, redeem
+from helpers import (
+    PASSWORD,
+    csrf_token,
+    deliver,
+    get_code,
+    link_in,
+    login,
+    make_client,
+    make_user,
+    query,
+    redeem,
+    signed_in,
+)
 
 NEW_PASSWORD = "Quartz lanterne boréale 47 !"  # passes the password policy
 WRONG_PASSWORD = "not my password at all 123"
-ADMIN_IP, CITIZEN_IP = "203.0.113.5", "198.51.100.7"
+ADMIN_IP, CITIZEN_IP = "10.20.30.40", "198.51.100.7"  # the help desk calls from its private network
 JEAN_BIRTHDATE = "1980-05-17"
 OPERATIONS = [(method.upper(), path) for path, item in PATHS.items() for method in item]
 REVOCABLE = ("sessions", "refresh_tokens", "access_tokens", "one_time_tokens")
@@ -108,15 +120,6 @@ def marie(db) -> int:
 @pytest.fixture
 def rp(db) -> tuple[str, str]:
     return make_client(db, name="Transports régionaux")
-
-
-def signed_in(browser) -> bool:
-    """What the browser shows at /: the home page, or (signed out) a redirect to /login."""
-    response = browser.get("/")
-    assert response.status_code in (200, 302), response.data
-    if response.status_code == 302:
-        assert response.location.split("?")[0].endswith("/login"), response.location
-    return response.status_code == 200
 
 
 def tokens_for(browser, rp, username="jean.dupont", **params) -> dict:

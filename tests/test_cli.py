@@ -1,9 +1,7 @@
 """The `idp` console script, run as a deployer runs it, against the database, Redis and instance of an app."""
 
 import json
-import os
 import subprocess
-import sys
 from urllib.parse import urlparse
 
 import pytest
@@ -14,20 +12,9 @@ from sqlalchemy import create_engine, inspect, select, text
 from idp.db import alembic_config
 from idp.models import User
 
-from helpers import PASSWORD, authorize_url, jose_claims, login, make_client, make_user, query
+from helpers import IDP, PASSWORD, authorize_url, idp_env, jose_claims, login, make_client, make_user, query, run_idp
 
-IDP = os.path.join(os.path.dirname(sys.executable), "idp")
 CALLBACK = "https://a.fr/cb"
-
-
-def idp_env(settings: dict) -> dict:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
-    env.update({name: str(value) for name, value in settings.items()})
-    return env
-
-
-def run_idp(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([IDP, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture

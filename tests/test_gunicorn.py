@@ -17,6 +17,7 @@ from idp import db as idp_db
 from idp.clients import register
 
 from conftest import free_port
+from helpers import idp_env
 
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
@@ -59,7 +60,7 @@ def gunicorn(tmp_path, redis_url, redis, smtp):
     url = f"http://127.0.0.1:{port}"
     database_url = f"sqlite:///{tmp_path / 'idp.sqlite3'}"
     client = registered_client(database_url)
-    env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
+    env = idp_env({})
     env.update(IDP_INSTANCE_DIR=str(tmp_path / "sesame"), IDP_REDIS_URL=redis_url, IDP_DATABASE_URL=database_url,
                IDP_ISSUER=url, IDP_SMTP_URL=smtp.url)  # production requires a mail server
     access_log, log = tmp_path / "access.log", tmp_path / "gunicorn.log"

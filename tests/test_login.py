@@ -8,15 +8,11 @@ import time
 import argon2
 import pytest
 
-from helpers import PASSWORD, csrf_token, login, make_user
+from helpers import PASSWORD, csrf_token, login, make_user, signed_in
 
 WRONG = "Identifiant ou mot de passe incorrect."
 DISABLED = "Ce compte est désactivé. Contactez l’assistance."
 COOKIE = "idp_session"
-
-
-def signed_in(browser) -> bool:
-    return browser.get("/").status_code == 200
 
 
 def cookie(browser) -> str:

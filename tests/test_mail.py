@@ -31,7 +31,7 @@ from idp.jobs import Worker, jobs
 from idp.models import User
 
 from conftest import SmtpSink, free_port
-from helpers import deliver
+from helpers import deliver, idp_env
 
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")
 FRENCH_CATALOG = Path(__file__).resolve().parent.parent / "idp/translations/fr/LC_MESSAGES/messages.po"
@@ -319,7 +319,7 @@ def worker_env(app_config, tmp_path, smtp):
     instance = tmp_path / "worker-instance"
     instance.mkdir()
     shutil.copy(Path(app_config["IDP_INSTANCE_DIR"]) / "jwks.private.json", instance / "jwks.private.json")
-    env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
+    env = idp_env({})
     env.update({"IDP_REDIS_URL": app_config["IDP_REDIS_URL"], "IDP_DATABASE_URL": app_config["IDP_DATABASE_URL"],
                 "IDP_DB_AUTO_UPGRADE": "false", "IDP_INSTANCE_DIR": str(instance), "IDP_SMTP_URL": smtp.url,
                 "IDP_ENV": "production"})

@@ -40,6 +40,14 @@ def described_routes(document: dict) -> dict[str, set[str]]:
             for path, item in document["paths"].items()}
 
 
+def from_loopback(app):
+    """The app as schemathesis calls it, from an admin network (its bare WSGI client sends no address)."""
+    def call(environ, start_response):
+        return app(environ | {"REMOTE_ADDR": "127.0.0.1"}, start_response)
+
+    return call
+
+
 @pytest.fixture
 def document(client) -> dict:
     answer = client.get(DESCRIPTION)  # public: no token
@@ -51,7 +59,7 @@ def document(client) -> dict:
 def test_the_description_is_openapi_3_1(app, document):
     assert document["openapi"] == "3.1.0"
     assert document["servers"] == [{"url": "http://localhost:5000"}]
-    schema = schemathesis.openapi.from_wsgi(DESCRIPTION, app)
+    schema = schemathesis.openapi.from_wsgi(DESCRIPTION, from_loopback(app))
     schema.validate()  # against the OpenAPI 3.1 meta-schema
 
 
@@ -114,7 +122,7 @@ def fuzz(operation, mode: GenerationMode, path_parameters: dict, bearer: dict, f
 
 
 def test_fuzzing_every_operation_finds_no_server_error(app, records, bearer):
-    schema = schemathesis.openapi.from_wsgi(DESCRIPTION, app)
+    schema = schemathesis.openapi.from_wsgi(DESCRIPTION, from_loopback(app))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == sum(len(methods) for methods in served_routes(app).values())
     failures: list[str] = []

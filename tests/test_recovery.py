@@ -31,6 +31,7 @@ from helpers import (
     query,
     redeem,
     served,
+    signed_in,
 )
 
 ISSUER = "http://localhost:5000"
@@ -83,12 +84,6 @@ def mailed_reset_link(app, smtp, count=1) -> str:
     """Run the queued jobs, wait for the ``count``-th mail and return its reset link (a path)."""
     deliver(app)
     return link_in(smtp.text(smtp.wait_for(count)[count - 1]), RESET_PATH)
-
-
-def signed_in(browser) -> bool:
-    home = browser.get("/")
-    assert home.status_code == 200 or (home.status_code == 302 and home.location == "/login"), home.status_code
-    return home.status_code == 200
 
 
 def prefilled(login_page: str) -> str | None:

@@ -6,13 +6,9 @@ from idp.db import session as db_session
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
 
-from helpers import get_code, login, make_client, make_user, redeem
+from helpers import get_code, login, make_client, make_user, redeem, signed_in
 
 INDEX = "idp:user-sessions:{}"
-
-
-def signed_in(browser) -> bool:
-    return browser.get("/").status_code == 200
 
 
 def test_every_session_of_the_citizen_ends_on_every_instance_and_no_one_elses(build_app, db, redis):

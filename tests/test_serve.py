@@ -14,7 +14,7 @@ import requests
 from idp.redis_store import embedded_socket, stop_embedded
 
 from conftest import free_port
-from helpers import csrf_token
+from helpers import csrf_token, idp_env
 
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")
 NEW_PASSWORD = "le train de nuit part de Briançon"
@@ -40,7 +40,7 @@ def answers(url: str) -> bool:
 def serve(tmp_path):
     port = free_port()
     instance = tmp_path / "instance"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("IDP_")}
+    env = idp_env({})
     env["IDP_INSTANCE_DIR"] = str(instance)
     base = f"http://127.0.0.1:{port}"
     with open(tmp_path / "serve.log", "w") as output:

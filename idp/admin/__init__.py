@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from . import audit, help_requests, openapi, users
+from .auth import guard
 
 BLUEPRINTS = (users.bp, help_requests.bp, audit.bp, openapi.bp)
 
@@ -14,3 +15,5 @@ def init_app(app: Flask, csrf) -> None:
     for blueprint in BLUEPRINTS:
         csrf.exempt(blueprint)  # bearer tokens, no cookies: nothing to forge across sites
         app.register_blueprint(blueprint)
+    # First of every hook (the language choice reads form fields): nothing reads a stranger's body.
+    app.before_request_funcs.setdefault(None, []).insert(0, guard)

@@ -53,13 +53,14 @@ class Introspection(IntrospectionEndpoint):
 
 
 class AccessTokenValidator(BearerTokenValidator):
-    """Accepts only our RFC 9068 access tokens (``typ: at+jwt``) that nobody revoked."""
+    """Accepts only our RFC 9068 access tokens (``typ: at+jwt``) that nobody revoked, of a client
+    that still exists (``idp clients remove`` ends its tokens at once)."""
 
     def authenticate_token(self, token_string):
         return decode_access_token(token_string)
 
     def validate_token(self, token, scopes, request, **kwargs):
-        if token is None or is_access_token_denied(token["jti"]):
+        if token is None or is_access_token_denied(token["jti"]) or provider().clients(token["client_id"]) is None:
             raise InvalidTokenError(realm=self.realm, extra_attributes=self.extra_attributes)
         if self.scope_insufficient(token.get("scope", ""), scopes):
             raise InsufficientScopeError()

@@ -59,7 +59,10 @@ def allow_cross_origin(response):
 
 @bp.get("/.well-known/openid-configuration")
 def discovery():
-    return jsonify(metadata())
+    response = jsonify(metadata())
+    response.cache_control.public = True  # public and the same for everyone, like the keys
+    response.cache_control.max_age = 300
+    return response
 
 
 def metadata() -> dict:
