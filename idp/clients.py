@@ -35,6 +35,13 @@ def check(*, redirect_uris, post_logout_redirect_uris=(), backchannel_logout_uri
         raise ClientSpecError("a pairwise client's redirect URIs must share one host (its sector)")
 
 
+def new_client_id() -> str:
+    """144 random bits, URL-safe, never starting with '-' (``idp clients remove ID`` would read an option)."""
+    while (client_id := secrets.token_urlsafe(18)).startswith("-"):
+        pass
+    return client_id
+
+
 def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_uris=(),
              backchannel_logout_uri: str | None = None, public: bool = False, scope: str = "openid profile email",
              grant_types=DEFAULT_GRANT_TYPES, id_token_alg: str = "RS256", subject_type: str = "public",
@@ -45,7 +52,7 @@ def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_u
           subject_type=subject_type)
     secret = None if public else secrets.token_urlsafe(32)
     client = Client(
-        client_id=client_id or secrets.token_urlsafe(18), name=name,
+        client_id=client_id or new_client_id(), name=name,
         secret_hash=hash_client_secret(secret) if secret else None,
         redirect_uris=list(redirect_uris), post_logout_redirect_uris=list(post_logout_redirect_uris),
         backchannel_logout_uri=backchannel_logout_uri, grant_types=list(grant_types), scope=scope,

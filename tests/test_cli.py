@@ -293,3 +293,9 @@ def test_a_bad_setting_stops_every_command_with_one_line_naming_it(tmp_path, red
         assert process.returncode != 0, (command, stdout)
         lines = stderr.strip().splitlines()
         assert len(lines) == 1 and setting in lines[0], (command, stderr)
+
+
+def test_a_generated_client_id_never_reads_as_an_option():
+    from idp.clients import new_client_id
+
+    assert not any(new_client_id().startswith("-") for _ in range(2000))  # 1 in 64 did before
