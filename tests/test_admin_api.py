@@ -424,6 +424,7 @@ BAD_CHANGES = [
     {"email": "deux mots@example.fr"}, {"email": "a@b@example.fr"}, {"email": "x" * 250 + "@example.fr"},
     {"nickname": "JD"}, {"email": NEW_ADDRESS, "nickname": "JD"}, {"email": NEW_ADDRESS, "disabled": "yes"},
     {"disabled": "true"}, {"disabled": 1}, {"disabled": None}, {}, [], "text", 7,
+    {"password": "the help desk chose this one"}, {"password_hash": "$argon2id$v=19$m=1,t=1,p=1$x$y"},
 ]
 
 
