@@ -25,7 +25,7 @@ def field(browser, label: str):
 def submit(browser, name: str):
     """Click a form's button as a citizen does; return the response of the page it leads to."""
     with browser.expect_navigation() as navigation:
-        browser.get_by_role("button", name=name).click()
+        browser.get_by_role("button", name=name, exact=True).click()
     return navigation.value
 
 
@@ -71,6 +71,7 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     assert browser.locator("h1").inner_text() == "Confirmez votre adresse électronique"
     assert "claire.legoff@example.fr" in browser.locator("main").inner_text()
     screenshot(browser, "signup-3-verify")
+    browser.get_by_label("Le mot de passe choisi lors de la création du compte").fill(NEW_PASSWORD)
     submit(browser, "Confirmer mon adresse")
 
     assert urlparse(browser.url).path == "/login"
