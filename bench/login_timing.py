@@ -19,23 +19,18 @@ answer must be the 401 of a failed sign-in; the throttles are set out of the way
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from common import free_port, wait_for
-from recovery_timing import CSRF, KINDS, ROOT, TIMEOUT, UNLIMITED, logins, mann_whitney, seed, stop, table
-
-from idp.redis_store import redis_binary  # from this checkout: recovery_timing put it first on the path
+from common import free_port
+from recovery_timing import CSRF, KINDS, TIMEOUT, UNLIMITED, arguments, logins, start_provider, stop, verdict
 
 WRONG_PASSWORD = "not the benchmark passphrase at all"
 
@@ -62,55 +57,30 @@ def measure(pool: ThreadPoolExecutor, base: str, plan: list[tuple[str, str]]) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300, help="requests of each kind (known, unknown)")
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--users", type=int, default=1000, help="citizens seeded")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed requests of each kind first")
-    parser.add_argument("--seed", type=int, default=None, help="random seed of the plan of logins")
-    parser.add_argument("--database-url", help="default: a fresh SQLite file")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], requests=300, concurrency=2).parse_args()
     rng = random.Random(args.seed)
 
     folder = Path(tempfile.mkdtemp(prefix="sesame-bench-"))
-    redis_port, port = free_port(), free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     database_url = args.database_url or f"sqlite:///{folder / 'idp.sqlite3'}"
     processes: list[subprocess.Popen] = []
     try:
-        processes.append(subprocess.Popen([shutil.which("redis-server") or redis_binary(), "--port", str(redis_port),
-                                           "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                          stdout=subprocess.DEVNULL))
-        seed(database_url, args.users)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-        env.update(IDP_ENV="production", IDP_INSTANCE_DIR=str(folder / "instance"), IDP_DATABASE_URL=database_url,
-                   IDP_ISSUER=base, IDP_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-                   IDP_SMTP_URL=f"smtp://127.0.0.1:{free_port()}",  # production wants one; a sign-in mails nothing
-                   IDP_LOGIN_RATE_LIMIT=UNLIMITED, IDP_LOGIN_ACCOUNT_RATE_LIMIT=UNLIMITED,
-                   IDP_LOGIN_FREE_FAILURES="1000000")
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        processes.append(subprocess.Popen([str(gunicorn), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                                           "--pythonpath", str(ROOT), "idp:create_app()"], env=env, cwd=folder,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(f"{base}/readyz")
-
+        start_provider(args, folder, database_url, port, processes,
+                       IDP_SMTP_URL=f"smtp://127.0.0.1:{free_port()}",  # production wants one; a sign-in mails nothing
+                       IDP_LOGIN_RATE_LIMIT=UNLIMITED, IDP_LOGIN_ACCOUNT_RATE_LIMIT=UNLIMITED,
+                       IDP_LOGIN_FREE_FAILURES="1000000")
         with ThreadPoolExecutor(args.concurrency) as pool:
             measure(pool, base, logins(args.warmup, args.users, rng))
             started = time.perf_counter()
             samples = measure(pool, base, logins(args.requests, args.users, rng))
             wall = time.perf_counter() - started
 
-        known, unknown = sorted(samples["known"]), sorted(samples["unknown"])
-        difference = statistics.median(known) - statistics.median(unknown)
-        u, p = mann_whitney(known, unknown)
         print(f"POST /login with a wrong password under gunicorn -w {args.workers} (IDP_ENV=production), "
               f"{args.concurrency} concurrent clients, {args.users} citizens, "
               f"{'SQLite' if database_url.startswith('sqlite') else 'PostgreSQL'}, {os.cpu_count()} cores; "
               f"{2 * args.requests} timed POSTs in {wall:.1f} s, every one answered 401\n")
-        print(table(samples))
-        print(f"\nmedian known − median unknown: {difference * 1000:+.2f} ms; "
-              f"Mann-Whitney U = {u:.0f}, two-sided p = {p:.3f} (below 0.05: time depends on the account)")
+        print(verdict(samples))
     finally:
         for process in reversed(processes):
             stop(process)

@@ -176,41 +176,64 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500, help="requests of each kind (known, unknown)")
-    parser.add_argument("--concurrency", type=int, default=4)
+def arguments(description: str, requests: int, concurrency: int) -> argparse.ArgumentParser:
+    """The options every timing benchmark takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--requests", type=int, default=requests, help="requests of each kind (known, unknown)")
+    parser.add_argument("--concurrency", type=int, default=concurrency)
     parser.add_argument("--users", type=int, default=1000, help="citizens seeded")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests of each kind first")
     parser.add_argument("--seed", type=int, default=None, help="random seed of the plan of logins")
-    parser.add_argument("--drain-timeout", type=float, default=300, help="seconds to wait for the mails")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    return parser
+
+
+def start_provider(args, folder: Path, database_url: str, port: int, processes: list[subprocess.Popen],
+                   **settings: str) -> dict[str, str]:
+    """A private redis-server, ``--users`` citizens seeded, and gunicorn in production with ``settings``
+    (``IDP_`` names) on ``port``; appended to ``processes``.  The environment the provider runs in."""
+    redis_port = free_port()
+    processes.append(subprocess.Popen([shutil.which("redis-server") or redis_binary(), "--port", str(redis_port),
+                                       "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                      stdout=subprocess.DEVNULL))
+    seed(database_url, args.users)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(IDP_ENV="production", IDP_INSTANCE_DIR=str(folder / "instance"), IDP_DATABASE_URL=database_url,
+               IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", **settings)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    processes.append(subprocess.Popen([str(gunicorn), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+                                       "--pythonpath", str(ROOT), "idp:create_app()"], env=env, cwd=folder,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_for(f"http://127.0.0.1:{port}/readyz")
+    return env
+
+
+def verdict(samples: dict[str, list[float]]) -> str:
+    """The table, the difference of the medians and the Mann-Whitney test."""
+    known, unknown = sorted(samples["known"]), sorted(samples["unknown"])
+    difference = statistics.median(known) - statistics.median(unknown)
+    u, p = mann_whitney(known, unknown)
+    return (f"{table(samples)}\n\nmedian known − median unknown: {difference * 1000:+.2f} ms; "
+            f"Mann-Whitney U = {u:.0f}, two-sided p = {p:.3f} (below 0.05: time depends on the account)")
+
+
+def main() -> None:
+    parser = arguments(__doc__.splitlines()[0], requests=500, concurrency=4)
+    parser.add_argument("--drain-timeout", type=float, default=300, help="seconds to wait for the mails")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
     folder = Path(tempfile.mkdtemp(prefix="sesame-bench-"))
-    redis_port, port, smtp_port = free_port(), free_port(), free_port()
+    port, smtp_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     database_url = args.database_url or f"sqlite:///{folder / 'idp.sqlite3'}"
     processes: list[subprocess.Popen] = []
     sink = MailSink(smtp_port)
     sink.controller.start()
     try:
-        processes.append(subprocess.Popen([shutil.which("redis-server") or redis_binary(), "--port", str(redis_port),
-                                           "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                          stdout=subprocess.DEVNULL))
-        seed(database_url, args.users)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-        env.update(IDP_ENV="production", IDP_INSTANCE_DIR=str(folder / "instance"), IDP_DATABASE_URL=database_url,
-                   IDP_ISSUER=base, IDP_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-                   IDP_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", IDP_RECOVERY_RATE_LIMIT=UNLIMITED,
-                   IDP_RECOVERY_ACCOUNT_RATE_LIMIT=UNLIMITED)
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        processes.append(subprocess.Popen([str(gunicorn), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                                           "idp:create_app()"], env=env, cwd=folder,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(f"{base}/readyz")
+        env = start_provider(args, folder, database_url, port, processes, IDP_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+                             IDP_RECOVERY_RATE_LIMIT=UNLIMITED, IDP_RECOVERY_ACCOUNT_RATE_LIMIT=UNLIMITED)
         # Started once gunicorn has written the instance folder (secret key, signing keys).
         processes.append(subprocess.Popen([str(Path(sys.executable).with_name("idp")), "mail", "worker"], env=env,
                                           cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -227,18 +250,13 @@ def main() -> None:
                 known_asked += kind == "known" and status == 200
                 samples[kind].append(seconds)
             wall = time.perf_counter() - started
-        waited = drain(redis.Redis(port=redis_port), sink, known_asked, processes[-1], args.drain_timeout)
+        waited = drain(redis.Redis.from_url(env["IDP_REDIS_URL"]), sink, known_asked, processes[-1], args.drain_timeout)
 
-        known, unknown = sorted(samples["known"]), sorted(samples["unknown"])
-        difference = statistics.median(known) - statistics.median(unknown)
-        u, p = mann_whitney(known, unknown)
         print(f"POST /recovery/password under gunicorn -w {args.workers} (IDP_ENV=production, SMTP sink, "
               f"`idp mail worker`), {args.concurrency} concurrent clients, {args.users} citizens, "
               f"{'SQLite' if database_url.startswith('sqlite') else 'PostgreSQL'}, {os.cpu_count()} cores; "
               f"{2 * args.requests} timed POSTs in {wall:.1f} s\n")
-        print(table(samples))
-        print(f"\nmedian known − median unknown: {difference * 1000:+.2f} ms; "
-              f"Mann-Whitney U = {u:.0f}, two-sided p = {p:.3f} (below 0.05: time depends on the account)")
+        print(verdict(samples))
         print(f"answers: {', '.join(f'{n} × {status}' for status, n in sorted(statuses.items()))}")
         print(f"mails received by the sink: {sink.count} for {known_asked} known requests "
               f"(warm-up included; all sent {waited:.1f} s after the last answer)")
