@@ -1,8 +1,9 @@
 """Mes infos personnelles: the signed-in citizen's details and password.
 
-What is saved here is what relying parties receive as claims.  A new e-mail address needs
-the current password (a borrowed session must not redirect the account's mail), and
-replaces the old one only once a link mailed to it is used; the old address is told, with
+What is saved here is what relying parties receive as claims.  A new e-mail address, name,
+birth date or phone number needs the current password (a borrowed session must not
+redirect the account's mail, nor change what the help desk checks a person against); a new
+address replaces the old one only once a link mailed to it is used; the old address is told, with
 a link that undoes the change (``email_change``).  A new password ends every other session
 and refresh token of the citizen.
 """
@@ -41,6 +42,8 @@ ACTIVITY = {
 ACTIVITY_SHOWN = 10
 PARIS = ZoneInfo("Europe/Paris")  # the citizens' time, whatever the server's
 DETAILS = ("given_name", "family_name", "birthdate", "phone_number", "street_address", "postal_code", "locality")
+# What the help desk checks a person against, and a way to reach them: a borrowed session must not change them.
+GUARDED = ("given_name", "family_name", "birthdate", "phone_number")
 
 
 @bp.route("/account", methods=["GET", "POST"])
@@ -52,11 +55,11 @@ def details():
     if request.method == "GET" or not form.validate_on_submit():
         return _details_page(form, user, status=400 if request.method == "POST" else 200)
     new_address = email_key(form.email.data) != user.email_key
-    if new_address and (refused := _check_current_password(user, form.current_password)):
+    guarded = new_address or any(_typed(form, field) != getattr(user, field) for field in GUARDED)
+    if guarded and (refused := _check_current_password(user, form.current_password)):
         return _details_page(form, user, status=refused)
     for field in DETAILS:
-        value = getattr(form, field).data
-        setattr(user, field, (value.strip() or None) if isinstance(value, str) else value)  # empty: not released
+        setattr(user, field, _typed(form, field))
     db_session().commit()
     audit_log.record("account.updated", user_id=user.id)
     if new_address:
@@ -68,10 +71,16 @@ def details():
     return redirect(url_for("account.details"), 303)
 
 
+def _typed(form: AccountForm, field: str):
+    value = getattr(form, field).data
+    return (value.strip() or None) if isinstance(value, str) else value  # empty: stored as nothing, not released
+
+
 def _check_current_password(user: User, field) -> int | None:
     """The status to answer when ``field`` is not the account's password (the error is on the field)."""
     if not field.data:
-        field.errors = [_("Enter your current password to change your e-mail address.")]
+        field.errors = [_("Enter your current password to change your name, date of birth, e-mail address or "
+                          "phone number.")]
         return 400
     if refused := _current_password_refused(user, field.data):
         field.errors = [refused[1]]

@@ -106,7 +106,7 @@ class AccountForm(PersonForm):
                               render_kw={"autocomplete": "postal-code"})
     locality = StringField(_l("Town or city"), validators=[Optional(), Length(max=100)],
                            render_kw={"autocomplete": "address-level2"})
-    # Checked by the view only when the address changes: a borrowed session must not redirect the mail.
+    # Checked by the view only when a guarded detail changes (account.GUARDED, the e-mail address).
     current_password = PasswordField(_l("Current password"), validators=[Optional(), Length(max=1024)],
                                      render_kw={"autocomplete": "current-password"})
     submit = SubmitField(_l("Save"))

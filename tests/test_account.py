@@ -90,7 +90,7 @@ def save_details(browser, **changes):
     """Open Mes infos personnelles, change some fields, save; the POST's answer."""
     page = browser.get("/account")
     assert page.status_code == 200, page.data
-    form = {"csrf_token": csrf_token(page.data), **NEW_DETAILS, **changes}
+    form = {"csrf_token": csrf_token(page.data), **NEW_DETAILS, "current_password": PASSWORD, **changes}
     return browser.post("/account", data={k: v for k, v in form.items() if v is not None})
 
 

@@ -111,8 +111,8 @@ def choose_password(browser, link: str, password: str = OWNER_PASSWORD):
 # 1. A borrowed session cannot redirect the account's mail ------------------------------------------------------
 
 @pytest.mark.parametrize(("typed", "message"), [
-    (None, "Enter your current password to change your e-mail address."),
-    ("", "Enter your current password to change your e-mail address."),
+    (None, "Enter your current password to change your name, date of birth, e-mail address or phone number."),
+    ("", "Enter your current password to change your name, date of birth, e-mail address or phone number."),
     ("not the password of this account", "Your current password is not that one."),
 ])
 def test_changing_the_address_needs_the_current_password(app, db, smtp, owner, typed, message):
@@ -128,6 +128,25 @@ def test_changing_the_address_needs_the_current_password(app, db, smtp, owner, t
     user = reread(db, owner.id)
     assert (user.email, user.locality) == (OWNER_ADDRESS, None)  # nothing saved
     assert deliver(app) == 0 and smtp.messages == []  # no link mailed to the thief
+
+
+@pytest.mark.parametrize("changes", [{"given_name": "Jeanne"}, {"family_name": "Martin"},
+                                     {"birthdate": "1971-03-02"}, {"phone_number": "06 12 34 56 78"}])
+def test_what_the_help_desk_checks_needs_the_current_password_too(app, db, smtp, owner, changes):
+    thief = signed_in(app)
+    page = thief.get("/account")
+
+    refused = thief.post("/account", data={"csrf_token": csrf_token(page.data), **details(owner, **changes)})
+
+    assert refused.status_code == 400 and heading(refused) == "My personal details"
+    assert re.search(r'name="current_password".*?<p class="field-error">Enter your current password', text(refused),
+                     re.S)
+    user = reread(db, owner.id)
+    assert (user.given_name, user.family_name, user.birthdate, user.phone_number) == (
+        "Jean", "Dupont", dt.date(1970, 3, 2), None)
+    saved = thief.post("/account", data={"csrf_token": csrf_token(page.data), **details(owner, **changes),
+                                         "current_password": PASSWORD})
+    assert saved.status_code == 303
 
 
 def test_the_other_details_still_change_without_the_password(app, db, owner):
