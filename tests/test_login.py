@@ -138,7 +138,7 @@ def test_logout_from_home_page_ends_the_session(client, db, redis):
     home = client.get("/")
     response = client.post("/logout", data={"csrf_token": csrf_token(home.data)})
     assert response.status_code == 200
-    assert "Vous êtes déconnecté" in response.get_data(as_text=True)
+    assert "Votre session est fermée" in response.get_data(as_text=True)
     assert not redis.exists(key)
     assert client.get_cookie(COOKIE) is None  # the browser forgets the cookie too
     assert not signed_in(client)

@@ -13,7 +13,7 @@ from helpers import REDIRECT_URI, authorize_url, csrf_token, get_code, make_clie
 
 ISSUER = "http://localhost:5000"
 BYE = "https://rp.example.fr/bye"
-SIGNED_OUT = "<h1>Vous êtes déconnecté</h1>"
+SIGNED_OUT = "<h1>Votre session est fermée</h1>"
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_without_hint_a_french_confirmation_page_whose_form_ends_the_session(cli
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Se déconnecter de Sésame ?" in html
-    assert "Vous serez déconnecté de tous les services qui utilisent Sésame." in html
+    assert "Votre session sera fermée sur tous les services qui utilisent Sésame." in html
     assert 'action="/logout"' in html
     assert signed_in(client, rp[0])  # showing the page ends nothing
 

@@ -182,7 +182,7 @@ def test_prompt_consent_shows_in_french_what_the_service_will_receive(client, rp
     html = page.get_data(as_text=True)
     assert "Service régional demande vos informations" in html
     assert "Si vous continuez, ce service recevra" in html
-    assert "Le fait que vous êtes connecté, sous un identifiant propre à ce service" in html
+    assert "Votre connexion, sous un identifiant propre à ce service" in html
     assert "Vos nom, prénom et date de naissance" in html
     assert "Votre adresse électronique" in html
     assert "Votre numéro de téléphone" not in html and "Votre adresse postale" not in html

@@ -13,6 +13,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationErro
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -194,8 +195,26 @@ def authorization_error(error: OAuth2Error):
         title=_("This sign-in request cannot be served"),
         message=_("The service that sent you here made a request we cannot accept. "
                   "Go back to the service and try again."),
-        detail=error.description or error.error,
+        detail=protocol_error_detail(error), code=error.error,
     ), 400
+
+
+# What the protocol errors that reach a person mean, in their language; the code stays, for the service.
+PROTOCOL_ERRORS = {
+    "invalid_client": _l("The service is not registered with Sésame."),
+    "invalid_request": _l("The request is incomplete or malformed, or its return address is not one the "
+                          "service registered."),
+    "unauthorized_client": _l("The service is not allowed to make this kind of request."),
+    "unsupported_response_type": _l("The service asked for a kind of answer Sésame does not give."),
+    "invalid_scope": _l("The service asked for information it may not receive."),
+}
+
+
+def protocol_error_detail(error: OAuth2Error) -> str:
+    """The protocol's own English description on English pages; elsewhere what the code means."""
+    if str(get_locale()) == "en" and error.description:
+        return error.description
+    return str(PROTOCOL_ERRORS.get(error.error, _("The request was refused.")))
 
 
 @bp.post("/oauth/consent")

@@ -1,0 +1,156 @@
+"""No English left in French pages: every page a citizen can reach, in its ordinary and its
+error states, signed out and in, shows none of the catalog's English sentences.  Text that a
+page marks as English (``lang="en"``: the language switch, a protocol code) is not French
+text and is left out."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from helpers import PASSWORD, authorize_url, csrf_token, login, make_client, make_user
+
+CATALOG = Path(__file__).resolve().parent.parent / "idp/translations/fr/LC_MESSAGES/messages.po"
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def english_sentences() -> set[str]:
+    """Runs of at least four words from every English message the French catalog translates."""
+    with open(CATALOG, "rb") as po:
+        catalog = read_po(po, locale="fr")
+    found = set()
+    for message in catalog:
+        if not message.id or not message.string or message.string == message.id:
+            continue
+        english = message.id if isinstance(message.id, str) else message.id[0]
+        for run in re.split(r"%\(\w+\)[sd]|%[sd]", english):
+            run = run.strip(" .,:;!?()\"'")
+            if len(run.split()) >= 4:
+                found.add(run)
+    return found
+
+
+ENGLISH = english_sentences()
+
+
+class FrenchText(HTMLParser):
+    """The text a person reads, without what is marked English, scripts or styles."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID:
+            return
+        if self.skipping or tag in {"script", "style"} or dict(attrs).get("lang", "fr").startswith("en"):
+            self.skipping.append(tag)
+
+    def handle_endtag(self, tag):
+        if self.skipping and self.skipping[-1] == tag:
+            self.skipping.pop()
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def french_text(page: str) -> str:
+    parser = FrenchText()
+    parser.feed(page)
+    return re.sub(r"\s+", " ", html.unescape(" ".join(parser.parts)))
+
+
+def assert_french(response) -> None:
+    page = response.get_data(as_text=True)
+    assert '<html lang="fr"' in page, page[:200]
+    text = french_text(page)
+    left = sorted(sentence for sentence in ENGLISH if sentence in text)
+    assert not left, f"{response.request.path}: English left in a French page: {left}"
+
+
+def test_the_catalog_gives_sentences_to_look_for():
+    assert "Enter your identifier and your password" in ENGLISH and len(ENGLISH) > 150
+
+
+SIGNED_OUT = ["/login", "/recovery/password", "/recovery/identifier", "/recovery/help", "/signup", "/dev/mail",
+              "/no/such/page", "/recovery/reset/" + "x" * 43, "/signup/verify/" + "x" * 43,
+              "/account/email/cancel/" + "x" * 43, "/recovery/help/cancel/" + "x" * 43]
+
+
+@pytest.mark.parametrize("path", SIGNED_OUT)
+def test_signed_out_pages_are_all_french(client, path):
+    assert_french(client.get(path))
+
+
+FORMS = [
+    ("/login", {"username": "", "password": ""}),
+    ("/login", {"username": "personne", "password": "not the password at all"}),
+    ("/recovery/password", {"login": ""}),
+    ("/recovery/identifier", {"email": "pas une adresse"}),
+    ("/signup", {"given_name": "", "family_name": "", "birthdate": "demain", "email": "x", "username": "é",
+                 "password": "court", "password_confirm": "autre"}),
+    ("/recovery/help", {"given_name": "", "family_name": "", "birthdate": "", "new_email": ""}),
+]
+
+
+@pytest.mark.parametrize(("path", "typed"), FORMS, ids=[f"{path}-{n}" for n, (path, _) in enumerate(FORMS)])
+def test_forms_in_error_are_all_french(client, db, path, typed):
+    page = client.get(path)
+    answer = client.post(path, data={"csrf_token": csrf_token(page.data), **typed})
+    assert answer.status_code in (400, 401), answer.status_code
+    assert_french(answer)
+
+
+def test_an_expired_form_is_told_in_french(client):
+    assert_french(client.post("/login", data={"username": "x", "password": "y"}))
+
+
+def test_signed_in_pages_are_all_french(client, db):
+    make_user(db)
+    assert login(client).status_code == 303
+    for path in ("/", "/account", "/account/password"):
+        assert_french(client.get(path))
+    page = client.get("/account")
+    refused = client.post("/account", data={"csrf_token": csrf_token(page.data), "given_name": "Jean",
+                                            "family_name": "Dupont", "email": "nouvelle@example.fr"})
+    assert refused.status_code == 400
+    assert_french(refused)
+    page = client.get("/account/password")
+    wrong = client.post("/account/password", data={"csrf_token": csrf_token(page.data), "current_password": "x",
+                                                   "new_password": PASSWORD, "new_password_confirm": PASSWORD})
+    assert_french(wrong)
+
+
+def test_a_refused_sign_in_request_is_explained_in_french(client, db):
+    unknown = client.get(authorize_url("no-such-client"))
+    assert unknown.status_code == 400
+    assert_french(unknown)
+    assert "Le service n’est pas enregistré auprès de Sésame." in french_text(unknown.get_data(as_text=True))
+    client_id, _secret = make_client(db)
+    wrong_return = client.get(authorize_url(client_id, redirect_uri="https://elsewhere.example/cb"))
+    assert wrong_return.status_code == 400
+    assert_french(wrong_return)
+
+
+def test_the_consent_and_logout_pages_are_french(client, db):
+    make_user(db)
+    client_id, _secret = make_client(db)
+    assert login(client).status_code == 303
+    consent = client.get(authorize_url(client_id, prompt="consent"))
+    assert consent.status_code == 200
+    assert_french(consent)
+    assert_french(client.get("/oauth/logout"))
+
+
+def test_english_pages_keep_the_protocols_own_description(client, db):
+    unknown = client.get(authorize_url("no-such-client") + "&lang=en")
+    assert unknown.status_code == 400
+    text = french_text(unknown.get_data(as_text=True).replace('lang="en"', ""))
+    assert "Technical detail:" in text and "invalid_client" in text
