@@ -389,7 +389,7 @@ def test_the_account_page_shows_the_citizens_own_recent_activity(app, db, browse
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Activité récente" in html
-    assert "Connexion à un service : Transports scolaires de Bretagne" in html
+    assert "Connexion à un service\u00a0: Transports scolaires de Bretagne" in html
     assert "Mot de passe changé" in html
     assert CITIZEN_ADDRESS in html
     assert "Aides au logement" not in html and "192.0.2.99" not in html

@@ -27,7 +27,7 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
     rid = parse_qs(urlparse(browser.url).query)["rid"][0]
     screenshot(browser, "recovery-1-login")
 
-    browser.get_by_role("link", name="Mot de passe oublié ?").click()
+    browser.get_by_role("link", name="Mot de passe oublié ?").click()
     assert urlparse(browser.url).path == "/recovery/password"
     assert parse_qs(urlparse(browser.url).query)["rid"] == [rid]  # the pending request follows the citizen
     screenshot(browser, "recovery-2-ask")
@@ -47,7 +47,7 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
     assert mail["To"] == "jean.dupont@example.fr"
     assert mail["Subject"] == "Réinitialisez votre mot de passe Sésame"  # in the language the citizen used
     text = smtp.text(mail)
-    assert text.splitlines()[0] == "Votre identifiant : jean.dupont"  # the identifier comes first
+    assert text.splitlines()[0] == "Votre identifiant : jean.dupont"  # the identifier comes first
     link = re.search(r"https?://\S+/recovery/reset/\S+", text).group(0)
     assert link.startswith(f"{idp}/recovery/reset/")
 

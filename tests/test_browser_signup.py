@@ -37,7 +37,7 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     assert urlparse(browser.url).path == "/signup"
     rid = parse_qs(urlparse(browser.url).query)["rid"][0]
     assert browser.locator("h1").inner_text() == "Créez votre compte Sésame"
-    assert browser.title() == "Nouvel utilisateur ? Créez un compte — Sésame"
+    assert browser.title() == "Nouvel utilisateur ? Créez un compte — Sésame"
     screenshot(browser, "signup-1-form")
 
     field(browser, "Prénom").fill("Claire")
@@ -118,7 +118,7 @@ def test_an_existing_person_sees_the_masked_address_in_red(browser, live_with_ma
                                                      "l’adresse électronique commençant par jea•••@o•••.fr.")
     assert "jeanne.martin" not in browser.content() and "orange.fr" not in browser.content()
     assert alert.evaluate("e => getComputedStyle(e).color") == "rgb(206, 5, 0)"  # red, as the design's alerts
-    forgot = alert.get_by_role("link", name="Mot de passe oublié ?")
+    forgot = alert.get_by_role("link", name="Mot de passe oublié ?")
     assert urlparse(forgot.get_attribute("href")).path == "/recovery/password"
     help_link = alert.get_by_role("link", name="Je n’ai plus accès à cette adresse")
     assert urlparse(help_link.get_attribute("href")).path == "/recovery/help"
@@ -165,7 +165,7 @@ def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live_w
 
     assert browser.get_by_role("heading", name="Activité récente").is_visible()
     activity = browser.locator("ul.activity li").all_inner_texts()
-    assert any(re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d — Connexion à un service : Transports régionaux", item)
+    assert any(re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d — Connexion à un service\u00a0: Transports régionaux", item)
                for item in activity), activity
     assert len([item for item in activity if "Transports régionaux" in item]) == 1  # one sign-in, one line
     screenshot(browser, "signup-account")

@@ -154,3 +154,19 @@ def test_english_pages_keep_the_protocols_own_description(client, db):
     assert unknown.status_code == 400
     text = french_text(unknown.get_data(as_text=True).replace('lang="en"', ""))
     assert "Technical detail:" in text and "invalid_client" in text
+
+
+def test_french_punctuation_takes_a_non_breaking_space():
+    """« : ; ? ! » follow a non-breaking space in French (times and URLs aside)."""
+    with open(CATALOG, "rb") as po:
+        catalog = read_po(po, locale="fr")
+    wrong = []
+    for message in catalog:
+        french = message.string if message.id and isinstance(message.string, str) else ""  # not the header
+        for found in re.finditer(r"(?<![\u00a0\u202f])[:;?!]", french):
+            at = found.start()
+            if french[at:at + 3] == "://" or (0 < at < len(french) - 1 and french[at - 1].isdigit()
+                                              and french[at + 1].isdigit()):
+                continue
+            wrong.append(french[max(0, at - 25):at + 1])
+    assert not wrong

@@ -143,7 +143,7 @@ def test_citizen_sees_the_number_and_what_happens_next(client, db):
     text = page_text(response)
     assert "Votre demande a été envoyée" in text
     assert f"Votre demande n° {request.id} est parvenue à l’assistance." in text
-    assert "La suite : un agent vérifie votre identité" in text
+    assert "La suite\u00a0: un agent vérifie votre identité" in text
     assert FormOnPage(text).links.get("/login") == "Retour"
 
 
@@ -154,7 +154,7 @@ def test_help_desk_gets_the_details_and_number_in_french(app, client, db, smtp):
     mail = help_desk_mail(app, smtp)
 
     assert mail["To"] == HELP_DESK
-    assert mail["Subject"] == f"Demande d’assistance n° {request.id} : messagerie perdue"
+    assert mail["Subject"] == f"Demande d’assistance n° {request.id} : messagerie perdue"
     assert mail["Content-Language"] == "fr"
     text = smtp.text(mail)
     assert "Un usager qui n’a plus accès à sa messagerie demande de l’aide." in text
@@ -179,7 +179,7 @@ def test_english_citizen_reads_english_and_the_help_desk_still_reads_french(app,
     assert "What happens next: an agent checks your identity" in text
     assert request.lang == "en"  # the help desk answers the citizen in their language
     mail = help_desk_mail(app, smtp)
-    assert mail["Subject"] == f"Demande d’assistance n° {request.id} : messagerie perdue"
+    assert mail["Subject"] == f"Demande d’assistance n° {request.id} : messagerie perdue"
     assert "Compte correspondant: aucun trouvé, ou plusieurs" in smtp.text(mail)
 
 
@@ -333,7 +333,7 @@ def test_requests_are_throttled_per_address(build_app, db):
 def test_login_page_offers_sign_up(client):
     links = FormOnPage(page_text(client.get("/login"))).links
 
-    assert links.get("/signup") == "Nouvel utilisateur ? Créez un compte"
+    assert links.get("/signup") == "Nouvel utilisateur ? Créez un compte"
     assert client.get("/signup").status_code == 200
 
 

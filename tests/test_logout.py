@@ -103,7 +103,7 @@ def test_without_hint_a_french_confirmation_page_whose_form_ends_the_session(cli
     page = client.get(logout_url(client_id=rp[0], post_logout_redirect_uri=BYE, state="s"))
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Se déconnecter de Sésame ?" in html
+    assert "Se déconnecter de Sésame ?" in html
     assert "Votre session sera fermée sur tous les services qui utilisent Sésame." in html
     assert 'action="/logout"' in html
     assert signed_in(client, rp[0])  # showing the page ends nothing
@@ -122,7 +122,7 @@ def test_hint_of_another_citizen_asks_for_confirmation(client, app, db, rp):
 
     page = client.get(logout_url(id_token_hint=other_token, post_logout_redirect_uri=BYE))
     assert page.status_code == 200
-    assert "Se déconnecter de Sésame ?" in page.get_data(as_text=True)
+    assert "Se déconnecter de Sésame ?" in page.get_data(as_text=True)
     assert signed_in(client, rp[0])
 
 

@@ -166,7 +166,7 @@ def test_the_reason_is_in_french_by_default(app):
         assert problems("trop court") == ["Le mot de passe doit compter au moins 15 caractères (il en a 10)."]
         assert problems(PHRASE * 2) == ["Le mot de passe doit compter au plus 128 caractères."]
         assert problems("aaaaaaaaaaaaaaaa") == [
-            "Ce mot de passe répète un caractère ou suit une séquence : choisissez-en un autre."]
+            "Ce mot de passe répète un caractère ou suit une séquence : choisissez-en un autre."]
         assert problems("jean.dupont aime la mer", "jean.dupont") == [
             "Le mot de passe ne doit contenir ni votre identifiant ni votre adresse électronique."]
 

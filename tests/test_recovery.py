@@ -116,7 +116,7 @@ def test_login_page_offers_recovery_in_french_carrying_the_pending_request(clien
     page = text(client.get(f"/login?rid={rid}"))
 
     assert '<html lang="fr"' in page
-    assert "Mot de passe oublié ?" in page and "Identifiant oublié ?" in page
+    assert "Mot de passe oublié ?" in page and "Identifiant oublié ?" in page
     assert f'href="/recovery/password?rid={rid}"' in page
     assert f'href="/recovery/identifier?rid={rid}"' in page
     form = text(client.get(f"/recovery/password?rid={rid}"))
