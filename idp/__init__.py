@@ -17,6 +17,7 @@ from . import (
     devmail,
     errors,
     health,
+    help_contact,
     i18n,
     instance,
     jobs,
@@ -93,6 +94,7 @@ def _attach_storage(app: Flask) -> None:
 
 def _attach_web(app: Flask) -> None:
     i18n.init_app(app)
+    help_contact.init_app(app)
     # Larger than any form (the help form, at most ~30 KiB encoded): bigger bodies answer 413 unread.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_CONTENT_LENGTH"] or 64 * 1024
     csrf.init_app(app)

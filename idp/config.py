@@ -130,6 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
             _url("smtp", "smtp+starttls", "smtps")),
     Setting("IDP_MAIL_FROM", "Sésame <no-reply@localhost>", "Sender of every mail"),
     Setting("IDP_HELPDESK_EMAIL", None, "Where help-desk requests are sent (one bare address)", _email),
+    Setting("IDP_HELPDESK_PHONE", None, "The help desk's phone number, shown with its address"),
+    Setting("IDP_HELPDESK_DELAY_DAYS", 5, "Days the help desk announces for an answer to a request", _int(1)),
     Setting("IDP_RESET_TOKEN_TTL", 1800, "Life of a password-reset link, seconds", _int(60)),
     Setting("IDP_VERIFY_TOKEN_TTL", 86400, "Life of an e-mail verification link, seconds", _int(60)),
     Setting("IDP_PASSWORD_MIN_LENGTH", 15, "Shortest password accepted (never below 8)", _password_min),

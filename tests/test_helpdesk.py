@@ -142,7 +142,7 @@ def test_citizen_sees_the_number_and_what_happens_next(client, db):
     (request,) = filed(db)
     text = page_text(response)
     assert "Votre demande a été envoyée" in text
-    assert f"Votre demande n° {request.id} est parvenue à l’assistance." in text
+    assert f"Votre demande n°\u00a0{request.id} est parvenue à l’assistance." in text
     assert "La suite\u00a0: un agent vérifie votre identité" in text
     assert FormOnPage(text).links.get("/login") == "Retour"
 
@@ -191,7 +191,8 @@ def test_without_a_help_desk_address_the_request_is_stored_and_nobody_is_mailed(
     assert response.status_code == 200, response.data
     (request,) = filed(db)
     assert request.state == "open"
-    assert f"Votre demande n° {request.id} est parvenue à l’assistance." in page_text(response)
+    assert f"Votre demande n°\u00a0{request.id} est enregistrée, mais ce service n’a pas d’adresse d’assistance" \
+        in page_text(response)
     assert deliver(no_desk) == 0
     assert smtp.messages == []
 
@@ -202,8 +203,8 @@ def test_each_request_gets_its_own_number(client, db):
 
     requests = filed(db)
     assert len(requests) == 2 and requests[0].id != requests[1].id
-    assert f"n° {requests[0].id} " in page_text(first)
-    assert f"n° {requests[1].id} " in page_text(second)
+    assert f"n°\u00a0{requests[0].id} " in page_text(first)
+    assert f"n°\u00a0{requests[1].id} " in page_text(second)
 
 
 def test_pending_authorization_is_carried_back_to_sign_in(client, db):

@@ -441,10 +441,10 @@ def test_a_request_resolved_first_cannot_be_cancelled_after(app, db, smtp, owner
     assert late.status_code == 409 and heading(late) == "The help desk has already handled this request"
 
 
-def test_a_request_matching_no_account_tells_no_one_but_the_help_desk(app, db, smtp, owner):
+def test_a_request_matching_no_account_tells_no_one_but_the_help_desk_and_the_requester(app, db, smtp, owner):
     assert ask_for_help(app.test_client(), family_name="Durand").status_code == 200
     deliver(app)
-    assert [mail["To"] for mail in smtp.wait_for(1)] == [HELP_DESK]
+    assert sorted(mail["To"] for mail in smtp.wait_for(2)) == [HELP_DESK, THIEF_ADDRESS]
 
 
 # 8. The taken-identifier message is throttled per client address ----------------------------------------------

@@ -35,10 +35,12 @@ def help_request():
         status = 400 if request.method == "POST" else 200
         return render_template("recovery/help.html", form=form), status
     filed = _file(form)
-    _tell_help_desk(filed)
+    reached = _tell_help_desk(filed)
+    if reached:
+        _acknowledge(filed)
     _tell_account_owner(filed)
     audit_log.record("helpdesk.request_filed", request_id=filed.id, user_id=filed.user_id)
-    return render_template("recovery/help_sent.html", request_id=filed.id,
+    return render_template("recovery/help_sent.html", request_id=filed.id, reached=reached,
                            back=url_for("login.login", rid=form.rid.data or None))
 
 
@@ -62,13 +64,24 @@ def _likely_account(form: HelpRequestForm) -> int | None:
     return candidates[0].id if len(candidates) == 1 else None
 
 
-def _tell_help_desk(filed: HelpRequest) -> None:
+def _tell_help_desk(filed: HelpRequest) -> bool:
+    """Mail the request to the help desk; False when none is configured (the page must then not say it was)."""
     address = current_app.config["IDP_HELPDESK_EMAIL"]
     if not address:
         current_app.logger.warning("help request %s filed; IDP_HELPDESK_EMAIL is unset, nobody was mailed", filed.id)
-        return
+        return False
     mail.send(address, "recovery/help_request", _l("Help request no. %(id)s: lost mailbox", id=filed.id),
               current_app.config["IDP_DEFAULT_LOCALE"], help_request=filed)
+    return True
+
+
+def _acknowledge(filed: HelpRequest) -> None:
+    """The new address hears that the request arrived, its number and the delay announced; few per address,
+    since anyone can type any address there."""
+    if allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], "help-ack", filed.new_email.casefold()):
+        mail.send(filed.new_email, "recovery/help_received",
+                  _l("Your request to the Sésame help desk (no. %(id)s)", id=filed.id), help_request=filed,
+                  days=current_app.config["IDP_HELPDESK_DELAY_DAYS"])
 
 
 def _tell_account_owner(filed: HelpRequest) -> None:
