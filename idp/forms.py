@@ -59,6 +59,17 @@ class LogoutForm(Form):
     submit = SubmitField(_l("Sign out"))
 
 
+FIVE_DIGITS = re.compile(r"[0-9]{5}")
+
+
+def french_postal_code(_form, field) -> None:
+    """Five digits (``35000``); spaces typed inside (``35 000``) are dropped, and the field then holds the code."""
+    code = "".join((field.data or "").split())
+    if not FIVE_DIGITS.fullmatch(code):
+        raise ValidationError(_l("Enter a five-digit postal code, for example 35000."))
+    field.data = code
+
+
 # Typed as text, as the hint under it says: a browser's date picker follows the browser's language, not the page's.
 BIRTHDATE_INPUT = {"autocomplete": "bday", "type": "text", "inputmode": "numeric", "placeholder": _l("DD/MM/YYYY")}
 BIRTHDATE_UNREADABLE = _l("Enter your date of birth as DD/MM/YYYY, for example 14/07/1984.")
@@ -136,7 +147,7 @@ class AccountForm(PersonForm):
                                render_kw={"autocomplete": "tel", "type": "tel"})
     street_address = StringField(_l("Street address"), validators=[Optional(), Length(max=200)],
                                  render_kw={"autocomplete": "street-address"})
-    postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=16)],
+    postal_code = StringField(_l("Postal code"), validators=[Optional(), french_postal_code],
                               render_kw={"autocomplete": "postal-code"})
     locality = StringField(_l("Town or city"), validators=[Optional(), Length(max=100)],
                            render_kw={"autocomplete": "address-level2"})
