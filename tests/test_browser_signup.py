@@ -103,7 +103,7 @@ def test_an_existing_person_sees_the_masked_address_in_red(browser, live_with_ma
     make_user(db, username="elodie.dupont", email="jeanne.martin@orange.fr", given_name="Élodie",
               family_name="Dupont", birthdate=dt.date(1990, 3, 4))
     browser.goto(f"{idp}/signup")
-    typed = {"Prénom": "elodie", "Nom de famille": "DUPONT", "Date de naissance": "1990-03-04",
+    typed = {"Prénom": "elodie", "Nom de famille": "DUPONT", "Date de naissance": "04/03/1990",
              "Adresse électronique": "elodie.dupont@laposte.net", "Identifiant": "elodie.d"}
     for label, value in typed.items():
         field(browser, label).fill(value)
