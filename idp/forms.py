@@ -5,9 +5,11 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import Field, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import TextInput
 
+from .identity import EARLIEST_BIRTHDATE, birthdate_numbers, parse_birthdate
 from .users import valid_email
 
 
@@ -57,13 +59,55 @@ class LogoutForm(Form):
     submit = SubmitField(_l("Sign out"))
 
 
+FIVE_DIGITS = re.compile(r"[0-9]{5}")
+
+
+def french_postal_code(_form, field) -> None:
+    """Five digits (``35000``); spaces typed inside (``35 000``) are dropped, and the field then holds the code."""
+    code = "".join((field.data or "").split())
+    if not FIVE_DIGITS.fullmatch(code):
+        raise ValidationError(_l("Enter a five-digit postal code, for example 35000."))
+    field.data = code
+
+
 # Typed as text, as the hint under it says: a browser's date picker follows the browser's language, not the page's.
-BIRTHDATE_INPUT = {"autocomplete": "bday", "type": "text", "inputmode": "numeric", "placeholder": "1984-07-14"}
+BIRTHDATE_INPUT = {"autocomplete": "bday", "type": "text", "inputmode": "numeric", "placeholder": _l("DD/MM/YYYY")}
+BIRTHDATE_UNREADABLE = _l("Enter your date of birth as DD/MM/YYYY, for example 14/07/1984.")
+
+
+class BirthdateField(Field):
+    """A date of birth typed as French people write it (``14/07/1984``, see ``identity.parse_birthdate``),
+    and shown back that way."""
+
+    widget = TextInput()
+
+    def process_formdata(self, valuelist) -> None:
+        typed = valuelist[0].strip() if valuelist else ""
+        self.data = parse_birthdate(typed) if typed else None
+        if typed and self.data is None:
+            raise ValueError(_l("This date does not exist: check the day and the month.")
+                             if birthdate_numbers(typed) else BIRTHDATE_UNREADABLE)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]  # what was typed, to be corrected
+        return self.data.strftime("%d/%m/%Y") if self.data else ""
+
+
+class BirthdateRequired(InputRequired):
+    """A date of birth must be given: spaces alone are none, and an unreadable date keeps its own message."""
+
+    def __call__(self, _form, field) -> None:
+        if field.data is None and not field.process_errors:
+            raise ValidationError(self.message)
 
 
 def real_birthdate(_form, field) -> None:
-    if field.data and not (dt.date(1900, 1, 1) <= field.data <= dt.date.today()):
-        raise ValidationError(_l("Enter a real date of birth."))
+    """No one signing up was born in the future, nor before 1900: such a date is a slip of the keyboard."""
+    if field.data and field.data > dt.date.today():
+        raise ValidationError(_l("A date of birth cannot be in the future: check the year."))
+    if field.data and field.data < EARLIEST_BIRTHDATE:
+        raise ValidationError(_l("Enter a date of birth from 1 January 1900 onwards."))
 
 
 class PersonForm(Form):
@@ -73,9 +117,10 @@ class PersonForm(Form):
                              render_kw={"autocomplete": "given-name"})
     family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
                               render_kw={"autocomplete": "family-name"})
-    birthdate = DateField(_l("Date of birth"),
-                          validators=[InputRequired(_l("Enter your date of birth.")), real_birthdate],
-                          render_kw=BIRTHDATE_INPUT)
+    birthdate = BirthdateField(_l("Date of birth"),
+                               validators=[BirthdateRequired(_l("Enter your date of birth, for example 14/07/1984.")),
+                                           real_birthdate],
+                               render_kw=BIRTHDATE_INPUT)
 
 
 class NewPasswordForm(Form):
@@ -94,15 +139,15 @@ class NewPasswordForm(Form):
 class AccountForm(PersonForm):
     """Mes infos personnelles: what relying parties receive as claims."""
 
-    birthdate = DateField(_l("Date of birth"), validators=[Optional(), real_birthdate],
-                          render_kw=BIRTHDATE_INPUT)  # accounts made before it was asked may lack it
+    birthdate = BirthdateField(_l("Date of birth"), validators=[Optional(), real_birthdate],
+                               render_kw=BIRTHDATE_INPUT)  # accounts made before it was asked may lack it
     email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), email_address],
                         render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
     phone_number = StringField(_l("Phone number"), validators=[Optional(), Length(max=32), PHONE],
                                render_kw={"autocomplete": "tel", "type": "tel"})
     street_address = StringField(_l("Street address"), validators=[Optional(), Length(max=200)],
                                  render_kw={"autocomplete": "street-address"})
-    postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=16)],
+    postal_code = StringField(_l("Postal code"), validators=[Optional(), french_postal_code],
                               render_kw={"autocomplete": "postal-code"})
     locality = StringField(_l("Town or city"), validators=[Optional(), Length(max=100)],
                            render_kw={"autocomplete": "address-level2"})

@@ -344,6 +344,18 @@ def test_the_birthdate_narrows_a_name_search(admin, people):
     assert found(admin, q="Martin", birthdate="2001-01-01") == []
 
 
+@pytest.mark.parametrize("typed", ["1991-02-03", "03/02/1991", "3/2/1991", "03-02-1991", "03.02.1991", "03 02 1991"])
+def test_the_birthdate_of_a_search_is_read_as_the_citizen_says_it(admin, people, typed):
+    assert found(admin, q="Elodie Martin-Lefevre", birthdate=typed) == [people["elodie2"]]
+
+
+@pytest.mark.parametrize("typed", ["31/02/1991", "03/02/91", "1991/02/03", "3 février 1991"])
+def test_a_search_with_a_birthdate_that_is_no_day_is_400(admin, people, typed):
+    body = assert_json_error(admin.get("/admin/api/users", q="Elodie Martin-Lefevre", birthdate=typed), 400)
+
+    assert "DD/MM/YYYY or YYYY-MM-DD" in body["error_description"]
+
+
 def test_a_search_answers_the_accounts_details_and_no_secret(admin, jean):
     (user,) = admin.get("/admin/api/users", q="jean.dupont").get_json()["users"]
 
@@ -355,7 +367,7 @@ def test_a_search_answers_the_accounts_details_and_no_secret(admin, jean):
 
 
 def test_a_search_without_a_usable_query_is_400(admin, jean):
-    bad = [{}, {"q": ""}, {"q": "   "}, {"q": "Dupont", "birthdate": "17/05/1980"}, {"q": "x" * 300}]
+    bad = [{}, {"q": ""}, {"q": "   "}, {"q": "Dupont", "birthdate": "31/02/1980"}, {"q": "x" * 300}]
 
     for params in bad:
         assert_json_error(admin.get("/admin/api/users", **params), 400)

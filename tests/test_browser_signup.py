@@ -43,8 +43,8 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     field(browser, "Prénom").fill("Claire")
     field(browser, "Nom de famille").fill("Le Goff")
     birthdate = field(browser, "Date de naissance")
-    birthdate.press_sequentially("1988-11-03")  # typed as the hint under the field says
-    assert birthdate.input_value() == "1988-11-03", "the date typed as the hint says is not the date in the field"
+    birthdate.press_sequentially("03/11/1988")  # typed as the hint under the field says
+    assert birthdate.input_value() == "03/11/1988", "the date typed as the hint says is not the date in the field"
     field(browser, "Adresse électronique").fill("claire.legoff@example.fr")
     field(browser, "Identifiant").fill("claire.legoff")
     field(browser, "Mot de passe").fill(NEW_PASSWORD)
@@ -103,7 +103,7 @@ def test_an_existing_person_sees_the_masked_address_in_red(browser, live_with_ma
     make_user(db, username="elodie.dupont", email="jeanne.martin@orange.fr", given_name="Élodie",
               family_name="Dupont", birthdate=dt.date(1990, 3, 4))
     browser.goto(f"{idp}/signup")
-    typed = {"Prénom": "elodie", "Nom de famille": "DUPONT", "Date de naissance": "1990-03-04",
+    typed = {"Prénom": "elodie", "Nom de famille": "DUPONT", "Date de naissance": "04/03/1990",
              "Adresse électronique": "elodie.dupont@laposte.net", "Identifiant": "elodie.d"}
     for label, value in typed.items():
         field(browser, label).fill(value)
@@ -161,7 +161,7 @@ def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live_w
     assert field(browser, "Numéro de téléphone").input_value() == "06 12 34 56 78"
     assert field(browser, "Commune").input_value() == "Rennes"
     assert field(browser, "Prénom").input_value() == "Jean"  # the rest as it was
-    assert field(browser, "Date de naissance").input_value() == "1975-06-21"
+    assert field(browser, "Date de naissance").input_value() == "21/06/1975"  # as French people write it
 
     assert browser.get_by_role("heading", name="Activité récente").is_visible()
     activity = browser.locator("ul.activity li").all_inner_texts()

@@ -45,7 +45,8 @@ def test_login_then_code_then_tokens_verified_by_an_independent_library(client, 
     info = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 200
     assert info.get_json() == {
-        "sub": user.sub, "given_name": "Jean", "family_name": "Dupont", "preferred_username": "jean.dupont",
+        "sub": user.sub, "name": "Jean Dupont", "given_name": "Jean", "family_name": "Dupont",
+        "preferred_username": "jean.dupont",
         "updated_at": info.get_json()["updated_at"], "email": "jean.dupont@example.fr", "email_verified": True,
     }
 
@@ -157,3 +158,20 @@ def test_unknown_client_or_redirect_uri_shows_an_error_page_and_never_redirects(
         assert response.status_code == 400, url
         assert "Location" not in response.headers
         assert "Cette demande de connexion ne peut pas aboutir" in response.get_data(as_text=True)
+
+
+def test_the_name_claim_joins_the_given_and_family_names_in_the_profile_scope(client, db):
+    """mod_auth_openidc and many relying parties show ``name``; it comes with the profile scope only."""
+    make_user(db, given_name="Jean-Pierre", family_name="Le Gall")
+    client_id, secret = make_client(db)
+
+    def claims(scope):
+        tokens = redeem(client, client_id, secret, get_code(client, client_id, scope=scope)["code"]).get_json()
+        info = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        return jose_claims(client, tokens["id_token"], audience=client_id), info.get_json()
+
+    for released in claims("openid profile"):
+        assert released["name"] == "Jean-Pierre Le Gall"
+    for released in claims("openid email"):
+        assert "name" not in released
+    assert "name" in client.get("/.well-known/openid-configuration").get_json()["claims_supported"]

@@ -47,7 +47,8 @@ PATHS = {
         {"type": "object", "properties": {"users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}},
         400, parameters=[
             {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
-            {"name": "birthdate", "in": "query", "schema": {"type": "string", "format": "date"}}])},
+            {"name": "birthdate", "in": "query", "schema": {"type": "string", "format": "date"},
+             "description": "YYYY-MM-DD, or DD/MM/YYYY as a citizen says it (also with -, . or spaces)"}])},
     "/admin/api/users/{user}": {
         "get": _operation("Read an account", {"$ref": "#/components/schemas/User"}, 404, parameters=[USER_REF]),
         "patch": _operation(

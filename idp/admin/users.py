@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from .. import audit_log, email_change, mail
 from ..credentials import REVOCABLE, revoke_access
 from ..db import session as db_session
-from ..identity import name_key
+from ..identity import name_key, parse_birthdate
 from ..models import User
 from ..oidc.tokens import (
     decode_access_token,
@@ -77,12 +77,12 @@ def search():
 
 
 def _date(raw: str | None) -> dt.date | None:
+    """The search's birth date, typed as a citizen reads it out (03/11/1987) or as ISO 8601 (1987-11-03)."""
     if not raw:
         return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        abort(400, "birthdate must be YYYY-MM-DD.")
+    if (birthdate := parse_birthdate(raw)) is None:
+        abort(400, "birthdate must be a day of the calendar, DD/MM/YYYY or YYYY-MM-DD.")
+    return birthdate
 
 
 @bp.get("/users/<reference>")

@@ -11,7 +11,7 @@ from ..db import session as db_session
 from ..models import Client, PairwiseSubject, User, epoch
 
 SCOPE_CLAIMS = {
-    "profile": ("given_name", "family_name", "birthdate", "preferred_username", "updated_at"),
+    "profile": ("name", "given_name", "family_name", "birthdate", "preferred_username", "updated_at"),
     "email": ("email", "email_verified"),
     "address": ("address",),
     "phone": ("phone_number",),
@@ -57,6 +57,7 @@ def _all_claims(user: User) -> dict:
         if value
     }
     return {
+        "name": " ".join(filter(None, (user.given_name, user.family_name))) or None,  # what mod_auth_openidc shows
         "given_name": user.given_name,
         "family_name": user.family_name,
         "birthdate": user.birthdate.isoformat() if user.birthdate else None,
