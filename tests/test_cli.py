@@ -111,8 +111,10 @@ def test_public_client_gets_no_secret(idp):
     (["--name", "X"], "--redirect-uri"),
     (["--name", "X", "--grant-type", "authorization_code", "--grant-type", "refresh_token"], "--redirect-uri"),
     (["--name", "X", "--public", "--grant-type", "client_credentials"], "--public"),
-    (["--name", "X", "--redirect-uri", CALLBACK, "--logo-uri", "http://a.fr/logo.png"], "--logo-uri"),
-    (["--name", "X", "--redirect-uri", CALLBACK, "--policy-uri", "javascript:alert(1)"], "--policy-uri"),
+    (["--name", "X", "--redirect-uri", CALLBACK, "--logo-uri", "http://a.fr/logo.png"],
+     "--logo-uri 'http://a.fr/logo.png' must be an absolute https URL"),
+    (["--name", "X", "--redirect-uri", CALLBACK, "--policy-uri", "javascript:alert(1)"],
+     "--policy-uri 'javascript:alert(1)' must be an absolute http(s) URL"),
 ])
 def test_impossible_client_is_refused_in_one_line_with_exit_code_2(idp, database_url, args, named):
     result = idp("clients", "add", *args, ok=False)
