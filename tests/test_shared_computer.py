@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from idp.sessions import SHARED_COMPUTER_MAX_AGE
 
 from conftest import free_port
-from helpers import PASSWORD, csrf_token, login, make_user, served, signed_in
+from helpers import PASSWORD, authorize_url, csrf_token, login, make_client, make_user, query, redeem, served, signed_in
 
 SHARED = {"shared_computer": "y"}
 LABEL = "Ordinateur partagé\u00a0: ne pas rester connecté·e"
@@ -104,6 +104,18 @@ def test_ticked_the_sign_out_page_says_to_close_the_browser(client, db):
     assert login(client, **SHARED).status_code == 303
 
     page = sign_out(client).get_data(as_text=True)
+
+    assert "<h1>Vous êtes déconnecté" in page and CLOSE in page
+
+
+def test_ticked_a_service_signing_the_citizen_out_also_says_to_close_the_browser(client, db):
+    make_user(db)
+    client_id, secret = make_client(db)
+    rid = query(client.get(authorize_url(client_id)).location)["rid"]
+    back = client.get(login(client, rid=rid, **SHARED).location)
+    id_token = redeem(client, client_id, secret, query(back.location)["code"]).get_json()["id_token"]
+
+    page = client.get(f"/oauth/logout?id_token_hint={id_token}").get_data(as_text=True)
 
     assert "<h1>Vous êtes déconnecté" in page and CLOSE in page
 
