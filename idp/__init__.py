@@ -27,6 +27,7 @@ from . import (
     plugins,
     ratelimit,
     redaction,
+    relying_party,
     security_headers,
     sessions,
 )
@@ -95,6 +96,7 @@ def _attach_storage(app: Flask) -> None:
 def _attach_web(app: Flask) -> None:
     i18n.init_app(app)
     help_contact.init_app(app)
+    relying_party.init_app(app)
     # Larger than any form (the help form, at most ~30 KiB encoded): bigger bodies answer 413 unread.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_CONTENT_LENGTH"] or 64 * 1024
     csrf.init_app(app)

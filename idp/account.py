@@ -22,7 +22,7 @@ from . import audit_log, email_change, login_throttle, mail, password_policy
 from .credentials import set_password
 from .db import session as db_session
 from .forms import AccountForm, ConfirmForm, PasswordChangeForm
-from .login_state import current_user
+from .login_state import current_user, sign_in_first
 from .models import AuditEvent, Client, User
 from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
@@ -50,7 +50,7 @@ GUARDED = ("given_name", "family_name", "birthdate", "phone_number")
 def details():
     user = current_user()
     if user is None:
-        return redirect(url_for("login.login"))
+        return sign_in_first()
     form = AccountForm(obj=user)
     if request.method == "GET" or not form.validate_on_submit():
         return _details_page(form, user, status=400 if request.method == "POST" else 200)
@@ -179,7 +179,7 @@ def cancel_email_change(token: str):
 def password():
     user = current_user()
     if user is None:
-        return redirect(url_for("login.login"))
+        return sign_in_first()
     form = PasswordChangeForm()
     if request.method == "GET" or not form.validate_on_submit():
         return _password_page(form, status=400 if request.method == "POST" else 200)

@@ -97,15 +97,19 @@ def clients() -> None:
               help="Repeatable; default authorization_code and refresh_token.")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
 @click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default="public", show_default=True)
+@click.option("--client-uri", help="The service's home page (RFC 7591 client_uri).")
+@click.option("--logo-uri", help="Its logo (https), shown on the login, sign-up and recovery pages.")
+@click.option("--policy-uri", help="Its privacy policy, linked from those pages.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": ..., "client_secret": ...}.')
 def clients_add(name, redirect_uris, post_logout_uris, backchannel_logout_uri, public, scope, grant_types,
-                id_token_alg, subject_type, as_json) -> None:
+                id_token_alg, subject_type, client_uri, logo_uri, policy_uri, as_json) -> None:
     from .clients import ClientSpecError, check, register
     from .db import session
 
     spec = dict(redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_uris,
                 backchannel_logout_uri=backchannel_logout_uri, public=public,
-                grant_types=grant_types or DEFAULT_GRANT_TYPES, subject_type=subject_type)
+                grant_types=grant_types or DEFAULT_GRANT_TYPES, subject_type=subject_type,
+                client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri)
     try:
         check(**spec)
     except ClientSpecError as error:

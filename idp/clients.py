@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import urlparse
 
@@ -11,6 +12,7 @@ from .models import Client, hash_client_secret
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+HOST = re.compile(r"[a-z0-9.-]+")  # a name or IPv4 address; urlparse lowers the case of hostname
 
 
 class ClientSpecError(ValueError):
@@ -18,7 +20,9 @@ class ClientSpecError(ValueError):
 
 
 def check(*, redirect_uris, post_logout_redirect_uris=(), backchannel_logout_uri=None, public=False,
-          grant_types=DEFAULT_GRANT_TYPES, subject_type="public") -> None:
+          grant_types=DEFAULT_GRANT_TYPES, subject_type="public", client_uri=None, logo_uri=None,
+          policy_uri=None) -> None:
+    _check_pages(client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri)
     extra = [backchannel_logout_uri] if backchannel_logout_uri else []
     for uri in (*redirect_uris, *post_logout_redirect_uris, *extra):
         parsed = urlparse(uri)
@@ -35,6 +39,30 @@ def check(*, redirect_uris, post_logout_redirect_uris=(), backchannel_logout_uri
         raise ClientSpecError("a pairwise client's redirect URIs must share one host (its sector)")
 
 
+def _check_pages(*, client_uri, logo_uri, policy_uri) -> None:
+    """What the login page links to or shows: web pages only (no ``javascript:``), and a logo only
+    over https, so the page the citizen types a password into loads nothing in clear."""
+    for option, uri in (("--client-uri", client_uri), ("--policy-uri", policy_uri)):
+        if uri is not None and not web_page(uri, ("http", "https")):
+            raise ClientSpecError(f"{option} {uri!r} must be an absolute http(s) URL")
+    if logo_uri is not None and not web_page(logo_uri, ("https",)):
+        raise ClientSpecError(f"--logo-uri {logo_uri!r} must be an absolute https URL")
+
+
+def web_page(uri: str, schemes: tuple[str, ...]) -> bool:
+    """Whether ``uri`` is an absolute URL of one of ``schemes`` with a plain host name (what a
+    CSP source is built from) and nothing a citizen's browser would read otherwise: no user name,
+    spaces, quotes or control characters."""
+    parsed = urlparse(uri)
+    try:
+        parsed.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        return False
+    return (parsed.scheme in schemes and HOST.fullmatch(parsed.hostname or "") is not None and not parsed.username
+            and not any(c.isspace() or c in "\"'<>`\\" or ord(c) < 0x20 or ord(c) == 0x7f for c in uri)
+            and len(uri) <= 500)
+
+
 def new_client_id() -> str:
     """144 random bits, URL-safe, never starting with '-' (``idp clients remove ID`` would read an option)."""
     while (client_id := secrets.token_urlsafe(18)).startswith("-"):
@@ -45,11 +73,12 @@ def new_client_id() -> str:
 def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_uris=(),
              backchannel_logout_uri: str | None = None, public: bool = False, scope: str = "openid profile email",
              grant_types=DEFAULT_GRANT_TYPES, id_token_alg: str = "RS256", subject_type: str = "public",
-             client_id: str | None = None) -> tuple[Client, str | None]:
+             client_id: str | None = None, client_uri: str | None = None, logo_uri: str | None = None,
+             policy_uri: str | None = None) -> tuple[Client, str | None]:
     """Create a client; return it with its secret (None for a public client), shown once."""
     check(redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
           backchannel_logout_uri=backchannel_logout_uri, public=public, grant_types=grant_types,
-          subject_type=subject_type)
+          subject_type=subject_type, client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri)
     secret = None if public else secrets.token_urlsafe(32)
     client = Client(
         client_id=client_id or new_client_id(), name=name,
@@ -58,6 +87,7 @@ def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_u
         backchannel_logout_uri=backchannel_logout_uri, grant_types=list(grant_types), scope=scope,
         token_endpoint_auth_method="none" if public else "client_secret_basic",
         id_token_signed_response_alg=id_token_alg, subject_type=subject_type,
+        client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri,
     )
     db.add(client)
     db.commit()

@@ -5,7 +5,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import TextInput
 
@@ -45,7 +45,9 @@ class LoginForm(Form):
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)],
                              render_kw={"autocomplete": "current-password"})
+    shared_computer = BooleanField(_l("Shared computer: don't keep me signed in"))
     rid = HiddenField()
+    next = HiddenField(validators=[Length(max=2048)])  # the signed-in page the citizen was going to
     submit = SubmitField(_l("Sign in"))
 
 

@@ -9,7 +9,7 @@ from . import audit_log, login_throttle
 from .db import session as db_session
 from .digests import typed_login
 from .forms import LoginForm, LogoutForm
-from .login_state import current_user
+from .login_state import current_user, local_path
 from .models import User
 from .oidc import backchannel, pending
 from .passwords import hash_password, needs_rehash, verify_password
@@ -28,6 +28,7 @@ def login():
     if request.method == "GET":
         hint = pending.get(form.rid.data).get("params", {}).get("login_hint")
         form.username.data = request.args.get("username") or hint
+        form.next.data = local_path(request.args.get("next"))
         return _login_page(form)
     if not form.validate_on_submit():
         return _login_page(form, _("Enter your identifier and your password."), status=400)
@@ -52,10 +53,10 @@ def login():
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(form.password.data)
         db_session().commit()
-    begin_login(session, user.id, ["pwd"])
+    begin_login(session, user.id, ["pwd"], shared_computer=form.shared_computer.data)
     audit_log.record("login.success", user_id=user.id,
                      client_id=pending.get(form.rid.data).get("params", {}).get("client_id"))
-    return redirect(pending.resume_url(form.rid.data) or url_for("login.home"), 303)
+    return redirect(pending.resume_url(form.rid.data) or local_path(form.next.data) or url_for("login.home"), 303)
 
 
 def _failed(attempt: login_throttle.Attempt, user: User | None, typed: str, *, counted: bool,
@@ -95,6 +96,7 @@ def logout():
     if not form.validate_on_submit():
         return redirect(url_for("login.home"), 303)
     target = session.get("logout_redirect")
+    shared_computer = session.get("shared_computer", False)
     user = current_user()
     backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
     end(session)
@@ -102,6 +104,6 @@ def logout():
         audit_log.record("logout", user_id=user.id)
     if target:
         return redirect(target, 303)
-    return render_template("login/logged_out.html")
+    return render_template("login/logged_out.html", shared_computer=shared_computer)
 
 

@@ -82,6 +82,10 @@ class Client(Base):
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32), default="client_secret_basic")
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
     subject_type: Mapped[str] = mapped_column(String(16), default="public")  # public | pairwise
+    # Shown to the citizen on the login, sign-up and recovery pages (RFC 7591 names).
+    client_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    logo_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    policy_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     # What Authlib asks of a client (authlib.oauth2.rfc6749.ClientMixin).

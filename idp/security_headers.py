@@ -6,9 +6,20 @@ answers (userinfo, introspection, the admin API, their errors too), redirects ca
 except what a view declares cacheable itself: the public documents, discovery and JWKS.
 """
 
-from flask import Flask
+from flask import Flask, g
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src {images}; frame-ancestors 'none'; base-uri 'none'"
+IMAGES = ("'self'", "data:")
+
+
+def allow_images_from(origin: str) -> None:
+    """Let this page load images from ``origin`` too: a relying party's registered logo, and
+    only on the page that shows it (not ``https:`` everywhere)."""
+    g.setdefault("image_origins", set()).add(origin)
+
+
+def csp() -> str:
+    return CSP.format(images=" ".join([*IMAGES, *sorted(g.get("image_origins", ()))]))
 
 
 def add(response):
@@ -17,7 +28,7 @@ def add(response):
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Cache-Control", "no-store")
     if response.mimetype == "text/html":
-        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("Content-Security-Policy", csp())
         headers.setdefault("X-Frame-Options", "DENY")
     return response
 

@@ -1,7 +1,9 @@
 """Server-side login sessions in Redis.
 
 The cookie carries only a random id; the data lives under ``session:<sha256(id)>``
-with the idle timeout as TTL, and ``created`` enforces the absolute timeout.
+with the idle timeout as TTL, and ``created`` enforces the absolute timeout.  The cookie has
+no Max-Age: it ends with the browser.  A login on a shared computer (a town hall, a library)
+lasts at most ``SHARED_COMPUTER_MAX_AGE`` in all, whatever the configured timeouts.
 ``user-sessions:<user id>`` lists a citizen's signed-in sessions, so a password
 reset or the help desk can end them all at once.
 """
@@ -23,6 +25,7 @@ COOKIE_NAME = "idp_session"
 # What a browser keeps when it signs in or out: its waiting authorization requests, its
 # language, and a reminder to check personal details after a recovery.
 KEPT_ACROSS_LOGIN = ("pending", "lang", "remind_details")
+SHARED_COMPUTER_MAX_AGE = 30 * 60  # long enough for one errand, short enough for the next person in line
 
 # KEYS: the user's index. ARGV: session key prefix. Returns what the live sessions held.
 _END_ALL = """
@@ -87,7 +90,7 @@ class RedisSessionInterface(SessionInterface):
                 return _Unavailable(error)
             if raw:
                 data = json.loads(raw)
-                if time.time() - data.get("created", 0) < self.max_age:
+                if time.time() - data.get("created", 0) < self._max_age(data):
                     return ServerSession(data, cookie_value)
         return ServerSession({"created": int(time.time())}, new=True)
 
@@ -107,7 +110,7 @@ class RedisSessionInterface(SessionInterface):
                 return
             session.cookie_value = secrets.token_urlsafe(32)
         key = self.keys("session", _storage_id(session.cookie_value))
-        ttl = min(self.idle_timeout, max(1, int(self.max_age - (time.time() - session.get("created", 0)))))
+        ttl = min(self.idle_timeout, max(1, int(self._max_age(session) - (time.time() - session.get("created", 0)))))
         if session.modified or session.regenerate:
             self.redis.set(key, json.dumps(dict(session)), ex=ttl)
             if session.get("user_id") and session.owner != session["user_id"]:
@@ -118,6 +121,12 @@ class RedisSessionInterface(SessionInterface):
             COOKIE_NAME, session.cookie_value, httponly=True, samesite="Lax", secure=secure, path="/"
         )
         response.vary.add("Cookie")
+
+    def _max_age(self, data) -> int:
+        """How long this session may live in all: shorter when signed in on a shared computer."""
+        if data.get("shared_computer"):
+            return min(self.max_age, SHARED_COMPUTER_MAX_AGE)
+        return self.max_age
 
     def _forget(self, session: ServerSession) -> None:
         storage_id = _storage_id(session.cookie_value)
@@ -143,8 +152,11 @@ class RedisSessionInterface(SessionInterface):
         return [json.loads(data) for data in ended]
 
 
-def begin_login(session: ServerSession, user_id: int, amr: list[str]) -> None:
-    """Start a signed-in session under a new cookie (no session fixation)."""
+def begin_login(session: ServerSession, user_id: int, amr: list[str], shared_computer: bool | None = None) -> None:
+    """Start a signed-in session under a new cookie (no session fixation); a login says whether
+    the computer is shared, a restart (after a password change) keeps what the session said."""
+    if shared_computer is None:
+        shared_computer = session.get("shared_computer", False)
     kept = {k: session[k] for k in KEPT_ACROSS_LOGIN if k in session}
     session.clear()
     session.update(kept)
@@ -155,6 +167,8 @@ def begin_login(session: ServerSession, user_id: int, amr: list[str]) -> None:
         "amr": amr,
         "sid": secrets.token_urlsafe(24),
     })
+    if shared_computer:
+        session["shared_computer"] = True
     session.regenerate = True
 
 

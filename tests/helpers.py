@@ -74,10 +74,12 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def login(browser, username=None, password=PASSWORD, rid=None):
-    """Fill in the login form as a citizen would; return the POST's response."""
+def login(browser, username=None, password=PASSWORD, rid=None, **fields):
+    """Fill in the login form as a citizen would (``fields``: the other boxes, such as
+    ``shared_computer="y"``); return the POST's response."""
     page = browser.get("/login" + (f"?rid={rid}" if rid else ""))
-    form = {"csrf_token": csrf_token(page.data), "username": username or "jean.dupont", "password": password}
+    form = {"csrf_token": csrf_token(page.data), "username": username or "jean.dupont", "password": password,
+            **fields}
     if rid:
         form["rid"] = rid
     return browser.post("/login", data=form)

@@ -113,7 +113,7 @@ def change_password(browser, current=PASSWORD, new=NEW_PASSWORD, confirm=None):
 @pytest.mark.parametrize("path", ["/account", "/account/password"])
 def test_signed_out_citizens_are_sent_to_the_login_page(client, path):
     answer = client.get(path)
-    assert answer.status_code == 302 and answer.location == "/login"
+    assert answer.status_code == 302 and answer.location == f"/login?next={path}"  # and back after login
 
 
 # Reading and saving the details ----------------------------------------------------------------------------------
@@ -442,7 +442,7 @@ def test_a_new_password_signs_out_everywhere_else(app, db, smtp, citizen):
     assert page.status_code == 200
     assert "Your password has been changed. Your other sessions have been signed out." in text(page)
     assert is_signed_in(laptop) and not is_signed_in(phone)
-    assert phone.get("/account").location == "/login"
+    assert phone.get("/account").location == "/login?next=/account"
     refreshed = phone.post("/oauth/token", auth=(client_id, secret),
                            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"

@@ -111,6 +111,10 @@ def test_public_client_gets_no_secret(idp):
     (["--name", "X"], "--redirect-uri"),
     (["--name", "X", "--grant-type", "authorization_code", "--grant-type", "refresh_token"], "--redirect-uri"),
     (["--name", "X", "--public", "--grant-type", "client_credentials"], "--public"),
+    (["--name", "X", "--redirect-uri", CALLBACK, "--logo-uri", "http://a.fr/logo.png"],
+     "--logo-uri 'http://a.fr/logo.png' must be an absolute https URL"),
+    (["--name", "X", "--redirect-uri", CALLBACK, "--policy-uri", "javascript:alert(1)"],
+     "--policy-uri 'javascript:alert(1)' must be an absolute http(s) URL"),
 ])
 def test_impossible_client_is_refused_in_one_line_with_exit_code_2(idp, database_url, args, named):
     result = idp("clients", "add", *args, ok=False)
@@ -120,6 +124,18 @@ def test_impossible_client_is_refused_in_one_line_with_exit_code_2(idp, database
     [line] = error_lines(result.stderr)
     assert named in line
     assert client_rows(database_url) == []
+
+
+def test_clients_add_records_what_the_login_page_shows_of_the_service(idp, client, database_url):
+    client_id, _ = add_client(idp, "--redirect-uri", CALLBACK, "--client-uri", "https://a.fr/",
+                              "--logo-uri", "https://a.fr/logo.png", "--policy-uri", "https://a.fr/rgpd")
+
+    [row] = client_rows(database_url)
+    assert (row["client_uri"], row["logo_uri"], row["policy_uri"]) == (
+        "https://a.fr/", "https://a.fr/logo.png", "https://a.fr/rgpd")
+    rid = query(client.get(authorize_url(client_id, redirect_uri=CALLBACK)).location)["rid"]
+    page = client.get(f"/login?rid={rid}").get_data(as_text=True)
+    assert 'src="https://a.fr/logo.png"' in page and 'href="https://a.fr/rgpd"' in page
 
 
 def test_clients_list_then_remove(idp, client, db):

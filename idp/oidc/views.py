@@ -292,9 +292,10 @@ def rp_logout():
         session["logout_redirect"] = logout.redirect_uri
         return render_template("oidc/logout_confirm.html", client=logout.client, logout_form=LogoutForm())
     backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
+    shared_computer = session.get("shared_computer", False)
     end_session(session)
     if logout.redirect_uri:
         return redirect(logout.redirect_uri, 303 if request.method == "POST" else 302)
-    return render_template("login/logged_out.html")
+    return render_template("login/logged_out.html", shared_computer=shared_computer)
 
 
