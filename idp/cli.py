@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import secrets
 import signal
 import sys
 
@@ -46,13 +44,15 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="Also create a demo citizen and a demo client, and print them.")
 def serve(host: str, port: int, demo: bool) -> None:
     os.environ.setdefault("IDP_ENV", "development")
-    os.environ.setdefault("IDP_ISSUER", f"http://{_browsed_host(host)}:{port}")
+    os.environ.setdefault("IDP_ISSUER", f"http://{browsed_host(host)}:{port}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the finally below stops the embedded Redis
     app = _app(sends_mail=True)
     issuer = app.config["IDP_ISSUER"]
     if demo:
+        from .demo import create_demo
+
         with app.app_context():
-            _print_demo(_create_demo(app))
+            _print_demo(create_demo(app))
     from .jobs import Worker
     from .mail import DevMailbox
 
@@ -297,59 +297,13 @@ def keys_rotate() -> None:
         click.echo(f"Removed: {', '.join(result['pruned'])}")
 
 
-def _browsed_host(host: str) -> str:
+def browsed_host(host: str) -> str:
     """The host name a browser on this machine uses for ``--host``: ``localhost`` for the
     wildcard addresses, so that the issuer, the printed links and the links in mails all
     name one host and the browser keeps one session."""
-    return "localhost" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 (compared, not bound)
-
-
-DEMO_USER = {"username": "demo", "email": "demo@example.org", "given_name": "Camille", "family_name": "Martin",
-             "birthdate": dt.date(1990, 5, 17)}
-DEMO_RP = "http://localhost:8000"  # examples/demo_rp.py
-
-
-def _demo_secrets(instance_dir: str) -> dict:
-    """The demo password and client secret, made on the first ``--demo`` start and kept in the
-    instance folder (0600): the client secret is stored hashed, so this file is the only place
-    it can be printed again from at the next start."""
-    from pathlib import Path
-
-    from .instance import write_private
-
-    path = Path(instance_dir) / "demo.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    kept = {"password": secrets.token_urlsafe(12), "client_secret": secrets.token_urlsafe(32)}
-    write_private(path, json.dumps(kept))
-    return kept
-
-
-def _create_demo(app) -> dict:
-    """A demo citizen and a demo confidential client, with the same password and secret at every
-    --demo start (the citizen's password is put back to the printed one if it was changed)."""
-    from .clients import register
-    from .db import session
-    from .models import Client, User, hash_client_secret
-    from .passwords import hash_password
-    from .users import create
-
-    db = session()
-    kept = _demo_secrets(app.config["IDP_INSTANCE_DIR"])
-    user = db.scalar(select(User).where(User.username_key == DEMO_USER["username"]))
-    if user is None:
-        create(db, password=kept["password"], **DEMO_USER)
-    else:
-        user.password_hash = hash_password(kept["password"])
-    uris = {"redirect_uris": [f"{DEMO_RP}/callback"], "post_logout_redirect_uris": [f"{DEMO_RP}/"]}
-    client = db.get(Client, "demo") or register(db, name="Démo", client_id="demo",
-                                                scope="openid profile email address phone", **uris)[0]
-    client.redirect_uris, client.post_logout_redirect_uris = uris["redirect_uris"], uris["post_logout_redirect_uris"]
-    client.secret_hash = hash_client_secret(kept["client_secret"])
-    db.commit()
-    return {**DEMO_USER, "password": kept["password"], "client_id": client.client_id,
-            "client_secret": kept["client_secret"], "redirect_uri": client.redirect_uris[0],
-            "issuer": app.config["IDP_ISSUER"]}
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (compared, not bound)
+        return "localhost"
+    return f"[{host}]" if ":" in host else host  # an IPv6 address, as URLs write it
 
 
 def _print_demo(demo: dict) -> None:
@@ -361,4 +315,4 @@ def _print_demo(demo: dict) -> None:
     click.echo(f"               redirect_uri {demo['redirect_uri']}")
     click.echo("Example relying party: .venv/bin/python examples/demo_rp.py "
                f"--issuer {demo['issuer']} --client-secret {demo['client_secret']}")
-    click.echo(f"                       then open {DEMO_RP}/")
+    click.echo(f"                       then open {demo['relying_party']}/")

@@ -227,3 +227,11 @@ def test_every_link_serve_prints_names_the_issuer_host(serve):
     assert f"mails are kept at {issuer}/dev/mail" in text
     assert "open http://localhost:8000/" in text and demo_rp().REDIRECT_URI == "http://localhost:8000/callback"
     assert requests.get(issuer + "/healthz", timeout=5).status_code == 200  # the name reaches the listening socket
+
+
+@pytest.mark.parametrize("host, issuer_host", [("localhost", "localhost"), ("0.0.0.0", "localhost"),  # noqa: S104
+                                               ("::", "localhost"), ("::1", "[::1]"), ("192.0.2.5", "192.0.2.5")])
+def test_serve_takes_its_issuer_host_from_the_name_a_browser_uses_for_the_listening_address(host, issuer_host):
+    from idp.cli import browsed_host
+
+    assert browsed_host(host) == issuer_host
