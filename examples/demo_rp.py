@@ -2,8 +2,13 @@
 
 It runs the authorization code flow with PKCE, then checks the ID token on its own with
 python-jose against the provider's published keys, as any regional service would.
+python-jose comes with the quick start's install (the ``demo`` extra: ``pip install -e '.[demo]'``).
 
     .venv/bin/python examples/demo_rp.py --issuer http://localhost:5000 --client-secret SECRET
+
+It answers at http://localhost:8000/, the host name the provider uses too (``idp serve``):
+one name for one machine, so the browser keeps one session with each.  Its own cookie has
+its own name: cookies do not tell ports apart.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import requests
 from flask import Flask, abort, redirect, request, session
 from jose import jwt
 
-REDIRECT_URI = "http://127.0.0.1:8000/callback"
+HOST, PORT = "localhost", 8000
+REDIRECT_URI = f"http://{HOST}:{PORT}/callback"  # as `idp serve --demo` registers it
 
 
 def make_app(issuer: str, client_id: str, client_secret: str) -> Flask:
     app = Flask(__name__)
     app.secret_key = secrets.token_bytes(32)
+    app.config["SESSION_COOKIE_NAME"] = "demo_rp_session"
     meta = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
 
     @app.get("/")
@@ -63,7 +70,7 @@ def main() -> None:
     parser.add_argument("--client-id", default="demo")
     parser.add_argument("--client-secret", required=True)
     args = parser.parse_args()
-    make_app(args.issuer, args.client_id, args.client_secret).run(host="127.0.0.1", port=8000)
+    make_app(args.issuer, args.client_id, args.client_secret).run(host=HOST, port=PORT)
 
 
 if __name__ == "__main__":

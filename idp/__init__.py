@@ -42,13 +42,16 @@ from .redis_store import Keys, connect, redis_url
 csrf = CSRFProtect()
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the provider: defaults, then the environment, then ``config`` (tests)."""
+def create_app(config: Mapping[str, Any] | None = None, *, sends_mail: bool = True) -> Flask:
+    """Build the provider: defaults, then the environment, then ``config`` (tests).
+
+    ``sends_mail=False`` is for the commands that deliver no mail (``idp clients``, ``idp
+    users``...): they run in production without ``IDP_SMTP_URL``, which the server requires."""
     values = settings.load(config)
     app = Flask(__name__, template_folder=values["IDP_THEME_DIR"], static_folder=None)
     app.config.update(values)
     _prepare_instance(app)
-    _attach_storage(app)
+    _attach_storage(app, sends_mail)
     instance.make_private(app.config["IDP_INSTANCE_DIR"])  # once the database and the embedded Redis exist
     _attach_web(app)
     plugins.load(app, app.config["IDP_PLUGINS"])
@@ -79,7 +82,7 @@ def _prepare_instance(app: Flask) -> None:
     app.extensions["idp.signing_keys"] = signing_keys
 
 
-def _attach_storage(app: Flask) -> None:
+def _attach_storage(app: Flask, sends_mail: bool) -> None:
     cfg = app.config
     url = redis_url(cfg)
     client = connect(url)
@@ -89,7 +92,7 @@ def _attach_storage(app: Flask) -> None:
     sessions.init_app(app, client, keys)
     one_time_tokens.init_app(app, client, keys)
     jobs.init_app(app, client, keys)
-    mail.init_app(app, client, keys)
+    mail.init_app(app, client, keys, sends_mail)
     ratelimit.init_app(app, url.replace("unix://", "redis+unix://", 1))
 
 

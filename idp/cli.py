@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import secrets
 import signal
 import sys
 
@@ -18,10 +16,13 @@ from .clients import DEFAULT_GRANT_TYPES, GRANT_TYPES
 from .config import ConfigError
 
 
-def _app():
+def _app(sends_mail: bool = False):
+    """The provider, for a command.  Only the commands that deliver mail (``serve``, ``mail
+    worker``) need ``IDP_SMTP_URL`` in production: managing clients and accounts sends none,
+    and must work on a host that has no mail server yet."""
     from . import create_app
 
-    return create_app()  # a ConfigError becomes one line in _Group.invoke
+    return create_app(sends_mail=sends_mail)  # a ConfigError becomes one line in _Group.invoke
 
 
 class _Group(click.Group):
@@ -38,25 +39,28 @@ def main() -> None:
 
 
 @main.command(help="Run the development server (production: gunicorn \"idp:create_app()\").")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="localhost", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Also create a demo citizen and a demo client, and print them.")
 def serve(host: str, port: int, demo: bool) -> None:
     os.environ.setdefault("IDP_ENV", "development")
-    os.environ.setdefault("IDP_ISSUER", f"http://localhost:{port}")
+    os.environ.setdefault("IDP_ISSUER", f"http://{browsed_host(host)}:{port}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the finally below stops the embedded Redis
-    app = _app()
+    app = _app(sends_mail=True)
+    issuer = app.config["IDP_ISSUER"]
     if demo:
+        from .demo import create_demo
+
         with app.app_context():
-            _print_demo(_create_demo(app))
+            _print_demo(create_demo(app))
     from .jobs import Worker
     from .mail import DevMailbox
 
     worker = Worker(app)
     worker.start_thread()  # production runs `idp mail worker` instead
-    click.echo(f"Sésame listens on http://{host}:{port} (issuer {app.config['IDP_ISSUER']})")
+    click.echo(f"Sésame listens on {host} port {port}: open {issuer}/")
     if isinstance(app.extensions["idp.mail"], DevMailbox):
-        click.echo(f"No IDP_SMTP_URL: mails are kept at http://{host}:{port}/dev/mail")
+        click.echo(f"No IDP_SMTP_URL: mails are kept at {issuer}/dev/mail")
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
@@ -212,12 +216,14 @@ def users_list(as_json: bool) -> None:
     with _app().app_context():
         rows = session().scalars(select(User).order_by(User.id)).all()
         items = [{"id": u.id, "username": u.username, "email": u.email, "status": u.status,
-                  "email_verified": u.email_verified} for u in rows]
+                  "email_verified": u.email_verified, "given_name": u.given_name, "family_name": u.family_name}
+                 for u in rows]
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False))
         return
     for item in items:
-        click.echo(f"{item['id']:>6}  {item['username']:<24} {item['email']:<32} {item['status']}")
+        names = f"{item['given_name']} {item['family_name']}"
+        click.echo(f"{item['id']:>6}  {item['username']:<24} {item['email']:<32} {item['status']:<8} {names}")
 
 
 @main.group(help="Outgoing mail.")
@@ -234,7 +240,7 @@ def mail_worker(drain: bool, timeout: float) -> None:
     from .jobs import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = _app()
+    app = _app(sends_mail=True)
     worker = Worker(app)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())  # finish the job in hand, then stop
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
@@ -295,39 +301,22 @@ def keys_rotate() -> None:
         click.echo(f"Removed: {', '.join(result['pruned'])}")
 
 
-def _create_demo(app) -> dict:
-    """A demo citizen and a demo confidential client; made anew on each --demo start."""
-    from .clients import register
-    from .db import session
-    from .models import Client, User
-    from .users import create
-
-    db = session()
-    password = secrets.token_urlsafe(12)
-    user = db.scalar(select(User).where(User.username_key == "demo"))
-    if user is None:
-        user = create(db, username="demo", email="demo@example.org", given_name="Camille", family_name="Martin",
-                      birthdate=dt.date(1990, 5, 17), password=password)
-    else:
-        from .passwords import hash_password
-
-        user.password_hash = hash_password(password)
-    redirect_uri = "http://127.0.0.1:8000/callback"
-    old = db.get(Client, "demo")
-    if old is not None:
-        db.delete(old)
-        db.commit()
-    _client, secret = register(db, name="Démo", client_id="demo", redirect_uris=[redirect_uri],
-                               post_logout_redirect_uris=["http://127.0.0.1:8000/"],
-                               scope="openid profile email address phone")
-    return {"username": "demo", "password": password, "client_id": "demo", "client_secret": secret,
-            "redirect_uri": redirect_uri, "issuer": app.config["IDP_ISSUER"]}
+def browsed_host(host: str) -> str:
+    """The host name a browser on this machine uses for ``--host``: ``localhost`` for the
+    wildcard addresses, so that the issuer, the printed links and the links in mails all
+    name one host and the browser keeps one session."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (compared, not bound)
+        return "localhost"
+    return f"[{host}]" if ":" in host else host  # an IPv6 address, as URLs write it
 
 
 def _print_demo(demo: dict) -> None:
-    click.echo("Demo citizen:  username demo  password " + demo["password"])
-    click.echo(f"Demo client:   client_id demo  client_secret {demo['client_secret']}")
+    click.echo(f"Demo citizen:  username {demo['username']}  password {demo['password']}")
+    click.echo(f"               {demo['given_name']} {demo['family_name']}, born "
+               f"{demo['birthdate']:%d/%m/%Y}: sign up with these names and this birth date "
+               "to see the hint that an account exists")
+    click.echo(f"Demo client:   client_id {demo['client_id']}  client_secret {demo['client_secret']}")
     click.echo(f"               redirect_uri {demo['redirect_uri']}")
     click.echo("Example relying party: .venv/bin/python examples/demo_rp.py "
                f"--issuer {demo['issuer']} --client-secret {demo['client_secret']}")
-    click.echo("                       then open http://127.0.0.1:8000/")
+    click.echo(f"                       then open {demo['relying_party']}/")

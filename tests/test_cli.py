@@ -228,6 +228,38 @@ def test_users_list_json(idp):
     ]
 
 
+def test_users_list_shows_the_names_the_help_desk_checks_a_person_against(idp):
+    add_user(idp)
+    add_user(idp, "pierre.curie", "pierre.curie@example.fr")
+
+    listed = json.loads(idp("users", "list", "--json").stdout)
+    printed = idp("users", "list").stdout.splitlines()
+
+    assert [(u["username"], u["given_name"], u["family_name"]) for u in listed] == [
+        ("marie.curie", "Marie", "Curie"), ("pierre.curie", "Marie", "Curie")]
+    assert [line.split()[1:] for line in printed] == [
+        ["marie.curie", "marie.curie@example.fr", "active", "Marie", "Curie"],
+        ["pierre.curie", "pierre.curie@example.fr", "active", "Marie", "Curie"]]
+
+
+def test_commands_that_send_no_mail_run_in_production_without_an_smtp_server(app_config, db):
+    env = idp_env({**app_config, "IDP_ENV": "production"})  # its issuer, http://localhost:5000, is loopback
+    assert "IDP_SMTP_URL" not in env
+
+    for command in (("clients", "add", "--name", "Cantine", "--redirect-uri", CALLBACK), ("clients", "list"),
+                    ("users", "add", "--username", "marie.curie", "--email", "marie.curie@example.fr",
+                     "--given-name", "Marie", "--family-name", "Curie"),
+                    ("users", "list"), ("keys", "rotate"), ("audit", "export")):
+        result = run_idp(env, *command)
+        assert result.returncode == 0, (command, result.stderr)
+    assert db.scalars(select(User.username)).all() == ["marie.curie"]
+    assert "Cantine" in run_idp(env, "clients", "list").stdout
+
+    worker = run_idp(env, "mail", "worker", "--drain", "--timeout", "1")  # it delivers mail: it needs a server
+    assert worker.returncode != 0
+    assert error_lines(worker.stderr) == [worker.stderr.strip()] and "IDP_SMTP_URL" in worker.stderr
+
+
 def kids(browser) -> dict[str, str]:
     return {key["kid"]: key["alg"] for key in browser.get("/oauth/jwks").get_json()["keys"]}
 

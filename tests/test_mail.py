@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from idp.jobs import Worker, jobs
 from idp.models import User
 
 from conftest import SmtpSink, free_port
-from helpers import deliver, idp_env
+from helpers import deliver, idp_env, served
 
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")
 FRENCH_CATALOG = Path(__file__).resolve().parent.parent / "idp/translations/fr/LC_MESSAGES/messages.po"
@@ -456,6 +457,80 @@ def test_behind_a_proxy_the_development_mailbox_judges_the_forwarded_address(bui
     assert stranger.status_code == 404 and "<h1>Page not found</h1>" in stranger.get_data(as_text=True)
     local = browser.get("/dev/mail?lang=en", headers={"X-Forwarded-For": "127.0.0.1"})
     assert local.status_code == 200 and "No mail yet" in local.get_data(as_text=True)
+
+
+def keep_mail(app, date: str) -> str:
+    """Put one mail with this Date header straight into the development mailbox; its HTML part."""
+    html_part = ('<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Objet</title></head>'
+                 '<body><p class="corps">Bonjour Jean, <a href="http://localhost:5000/login?a=1&amp;b=2">'
+                 'se connecter</a></p></body></html>')
+    message = {"to": TO, "subject": "Votre identifiant", "text": "Bonjour Jean, http://localhost:5000/login",
+               "html": html_part, "lang": "fr", "date": date, "message_id": "<1@localhost>"}
+    with app.app_context():
+        mail.transport().deliver(mail.build(message, "Sésame <no-reply@localhost>"))
+    return html_part
+
+
+class Frames(HTMLParser):
+    """The ``<iframe>`` elements of a page, their attributes decoded as a browser decodes them."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "iframe":
+            self.found.append(dict(attrs))
+
+
+def frames(page: str) -> list[dict]:
+    parser = Frames()
+    parser.feed(page)
+    return parser.found
+
+
+def test_the_development_mailbox_shows_the_html_part_in_a_sandboxed_frame_and_the_text_part(build_app, redis):
+    app = build_app(IDP_ENV="development")
+    html_part = keep_mail(app, "Wed, 02 Dec 2026 14:05:00 -0000")
+
+    page = app.test_client().get("/dev/mail?lang=en").get_data(as_text=True)
+
+    [frame] = frames(page)
+    assert frame["sandbox"] == "allow-popups allow-popups-to-escape-sandbox"  # no script, no form, no origin
+    assert frame["title"] == "The mail as a mail program shows it"
+    assert frame["srcdoc"].rstrip() == html_part.replace("<head>", '<head><base target="_blank">')  # links open outside
+    assert '<p class="corps">' not in page  # never as markup of the page itself
+    assert "<pre>Bonjour Jean, <a href=\"http://localhost:5000/login\"" in page  # the text part stays
+
+
+@pytest.mark.parametrize("date, french, english", [
+    ("Wed, 02 Dec 2026 14:05:00 -0000", "2 décembre 2026 à 15:05 (heure de Paris)", "December 2, 2026 at 3:05"),
+    ("Tue, 14 Jul 2026 21:30:00 +0000", "14 juillet 2026 à 23:30 (heure de Paris)", "July 14, 2026 at 11:30"),
+])
+def test_the_development_mailbox_gives_dates_and_labels_in_the_page_language_paris_time(build_app, redis, date,
+                                                                                        french, english):
+    app = build_app(IDP_ENV="development")
+    keep_mail(app, date)
+    browser = app.test_client()
+
+    page = browser.get("/dev/mail").get_data(as_text=True)
+    assert f"À\u00a0: {TO}" in page and french in page
+    for english_word in ("To:", date, "Text version", "Paris time"):
+        assert english_word not in page
+    assert "Version texte" in page and "Le courriel tel qu’une messagerie l’affiche" in page
+    page_en = browser.get("/dev/mail?lang=en").get_data(as_text=True)
+    assert f"To: {TO}" in page_en and english in page_en and "(Paris time)" in page_en
+
+
+def test_chromium_renders_the_html_part_of_a_kept_mail_under_the_page_policy(build_app, redis, browser):
+    app = build_app(IDP_ENV="development")
+    keep_mail(app, "Wed, 02 Dec 2026 14:05:00 -0000")
+
+    with served(app) as base:
+        browser.goto(f"{base}/dev/mail")
+        shown = browser.frame_locator("iframe").first.locator("p.corps")
+        assert shown.inner_text(timeout=5000) == "Bonjour Jean, se connecter"
+        assert browser.locator("h1").inner_text() == "Boîte aux lettres de développement"
 
 
 @pytest.mark.parametrize("env", ["testing", "development", "production"])
