@@ -17,7 +17,7 @@ from conftest import free_port
 from helpers import PASSWORD, authorize_url, csrf_token, login, make_client, make_user, query, redeem, served, signed_in
 
 SHARED = {"shared_computer": "y"}
-LABEL = "Ordinateur partagé\u00a0: ne pas rester connecté·e"
+LABEL = "Ordinateur partagé\u00a0: ne pas garder ma session ouverte"
 CLOSE = "Vous êtes sur un ordinateur partagé\u00a0: fermez maintenant le navigateur"
 
 
@@ -105,7 +105,7 @@ def test_ticked_the_sign_out_page_says_to_close_the_browser(client, db):
 
     page = sign_out(client).get_data(as_text=True)
 
-    assert "<h1>Vous êtes déconnecté" in page and CLOSE in page
+    assert "<h1>Votre session est fermée" in page and CLOSE in page
 
 
 def test_ticked_a_service_signing_the_citizen_out_also_says_to_close_the_browser(client, db):
@@ -117,7 +117,7 @@ def test_ticked_a_service_signing_the_citizen_out_also_says_to_close_the_browser
 
     page = client.get(f"/oauth/logout?id_token_hint={id_token}").get_data(as_text=True)
 
-    assert "<h1>Vous êtes déconnecté" in page and CLOSE in page
+    assert "<h1>Votre session est fermée" in page and CLOSE in page
 
 
 def test_not_ticked_the_sign_out_page_does_not_speak_of_sharing(client, db):
@@ -126,7 +126,7 @@ def test_not_ticked_the_sign_out_page_does_not_speak_of_sharing(client, db):
 
     page = sign_out(client).get_data(as_text=True)
 
-    assert "<h1>Vous êtes déconnecté" in page and CLOSE not in page
+    assert "<h1>Votre session est fermée" in page and CLOSE not in page
 
 
 def test_the_next_person_finds_no_identifier_typed_in(client, db):
