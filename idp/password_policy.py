@@ -29,9 +29,13 @@ FRENCH_WORDS = DATA / "french-words.txt"
 SHORTEST_IDENTITY_PART = 4  # shorter parts of a name or address match too many passphrases
 # Refused below 10^12 estimated guesses: the README's "Password policy" says why.
 FEWEST_GUESSES_LOG10 = 12
-# zxcvbn's matching grows with the square of the length (90 ms at 128 characters): the
-# first 100 are estimated, and a password whose first 100 characters are strong is strong.
-ESTIMATED_LENGTH = 100
+# zxcvbn's time grows faster than the square of the length (about 0.1 s for 128 characters
+# on a loaded machine, twice over with the separators removed): the first 64 characters
+# are estimated, and a password whose first 64 characters are strong is strong.
+ESTIMATED_LENGTH = 64
+# "le", "à", "de" would match all over a French passphrase, and zxcvbn's time grows with the
+# matches; it counts a word of one or two letters much the same whether it knows it or not.
+SHORTEST_FRENCH_WORD = 3
 # zxcvbn counts each space or dot between words as one more part, and each part multiplies
 # its estimate: "camille martin 17/05/1990" would pass.  The password is also estimated
 # without them, and the lower estimate counts.
@@ -101,8 +105,9 @@ def french_words() -> dict[str, int]:
     """
     ranks: dict[str, int] = {}
     for rank, word in enumerate(_listed(FRENCH_WORDS), 1):
-        ranks.setdefault(word, rank)
-        ranks.setdefault(unaccented(word), rank)
+        if len(word) >= SHORTEST_FRENCH_WORD:
+            ranks.setdefault(word, rank)
+            ranks.setdefault(unaccented(word), rank)
     return ranks
 
 
