@@ -185,7 +185,8 @@ def password():
         return _password_page(form, status=400 if request.method == "POST" else 200)
     if refused := _current_password_refused(user, form.current_password.data):
         return _password_page(form, [refused[1]], status=refused[0])
-    problems = password_policy.problems(form.new_password.data, user.username, user.email)
+    problems = password_policy.problems(form.new_password.data, user.username, user.email, given_name=user.given_name,
+                                        family_name=user.family_name, birthdate=user.birthdate)
     if problems:
         return _password_page(form, problems, status=400)
     set_password(user, form.new_password.data, reason="account")

@@ -191,7 +191,8 @@ def users_add(username, email, given_name, family_name, birthdate, password_stdi
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     app = _app()
     with app.app_context(), force_locale("en"):
-        refused = problems(password, username, email) if password is not None else []
+        refused = problems(password, username, email, given_name=given_name, family_name=family_name,
+                           birthdate=birthdate.date() if birthdate else None) if password is not None else []
     if refused:
         raise click.BadParameter(" ".join(refused), param_hint="--password-stdin")
     with app.app_context():

@@ -273,6 +273,7 @@ def test_opening_the_link_uses_nothing(app, client, smtp, citizen):
     ("short one", None, "The password must have at least 15 characters (it has 9)."),
     ("1qaz2wsx3edc4rfv", None, "This password appears in lists of passwords stolen from other sites"),
     ("my name is jean.dupont, hello", None, "The password must not contain your identifier or your e-mail address."),
+    ("dupont jean 1975 xyz", None, "Your names, birth date, identifier and e-mail address are the first things tried"),
     (NEW_PASSWORD, NEW_PASSWORD + "!", "The two passwords differ."),
 ])
 def test_a_refused_password_says_why_and_keeps_the_link(app, client, smtp, citizen, password, confirm, reason):

@@ -498,9 +498,12 @@ CONTAINS = "The password must not contain your identifier or your e-mail address
     ("short one", None, {}, "The password must have at least 15 characters (it has 9)."),
     ("Camille.Martin forever and ever", None, {}, CONTAINS),
     ("the cam.mar.1992 walks by the river", None, {"email": "cam.mar.1992@example.org"}, CONTAINS),
-    ("aaaaaaaaaaaaaaaaaaaa", None, {}, "This password repeats a character or follows a sequence: choose another."),
+    ("aaaaaaaaaaaaaaaaaaaa", None, {}, 'Repeats like "aaa" are easy to guess.'),
+    ("yack 1992-05-17 gnou", None, {}, "Your names, birth date, identifier and e-mail address are the first things "
+                                      "tried by someone who knows you: leave them out."),
     (NEW_PASSWORD, NEW_PASSWORD + "!", {}, "The two passwords differ."),
-], ids=["too-short", "contains-identifier", "contains-address-local-part", "repeated", "mismatch"])
+], ids=["too-short", "contains-identifier", "contains-address-local-part", "repeated", "own-birth-date",
+        "mismatch"])
 def test_password_refused_with_the_reason(client, db, smtp, app, password, confirm, typed, reason):
     answer = sign_up(client, password=password, password_confirm=confirm if confirm is not None else password,
                      **typed)

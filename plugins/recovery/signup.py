@@ -49,7 +49,9 @@ def signup():
     form = SignupForm(rid=request.args.get("rid"))
     if request.method == "GET" or not form.validate_on_submit():
         return _form(form, status=400 if request.method == "POST" else 200)
-    problems = password_policy.problems(form.password.data, form.username.data, form.email.data)
+    problems = password_policy.problems(form.password.data, form.username.data, form.email.data,
+                                        given_name=form.given_name.data, family_name=form.family_name.data,
+                                        birthdate=form.birthdate.data)
     if problems:
         form.password.errors = problems
         return _form(form, status=400)
@@ -171,7 +173,9 @@ def verify(token: str):
 def _password_accepted(user: User, known: SignupPasswordForm, chosen: SignupNewPasswordForm,
                        choosing: bool) -> bool:
     if choosing:
-        chosen.new_password.errors = password_policy.problems(chosen.new_password.data, user.username, user.email)
+        chosen.new_password.errors = password_policy.problems(
+            chosen.new_password.data, user.username, user.email, given_name=user.given_name,
+            family_name=user.family_name, birthdate=user.birthdate)
         return not chosen.new_password.errors
     if verify_password(user.password_hash, known.password.data):
         return True

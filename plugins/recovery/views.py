@@ -96,7 +96,8 @@ def reset(token: str):
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return _reset_page(form, user, status=status)
-    problems = password_policy.problems(form.new_password.data, user.username, user.email)
+    problems = password_policy.problems(form.new_password.data, user.username, user.email, given_name=user.given_name,
+                                        family_name=user.family_name, birthdate=user.birthdate)
     if problems:
         return _reset_page(form, user, problems, status=400)
     if one_time_tokens().consume(token, requests.RESET) is None:
