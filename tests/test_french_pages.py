@@ -79,14 +79,17 @@ def test_the_catalog_gives_sentences_to_look_for():
     assert "Enter your identifier and your password" in ENGLISH and len(ENGLISH) > 150
 
 
-SIGNED_OUT = ["/login", "/recovery/password", "/recovery/identifier", "/recovery/help", "/signup", "/dev/mail",
-              "/no/such/page", "/recovery/reset/" + "x" * 43, "/signup/verify/" + "x" * 43,
-              "/account/email/cancel/" + "x" * 43, "/recovery/help/cancel/" + "x" * 43]
+SIGNED_OUT = [("/login", 200), ("/recovery/password", 200), ("/recovery/identifier", 200), ("/recovery/help", 200),
+              ("/signup", 200), ("/dev/mail", 200), ("/no/such/page", 404), ("/recovery/reset/" + "x" * 43, 410),
+              ("/signup/verify/" + "x" * 43, 410), ("/account/email/cancel/" + "x" * 43, 410),
+              ("/recovery/help/cancel/" + "x" * 43, 410)]
 
 
-@pytest.mark.parametrize("path", SIGNED_OUT)
-def test_signed_out_pages_are_all_french(client, path):
-    assert_french(client.get(path))
+@pytest.mark.parametrize(("path", "status"), SIGNED_OUT)
+def test_signed_out_pages_are_all_french(client, path, status):
+    page = client.get(path)
+    assert page.status_code == status  # the page itself, not an error page that happens to be French
+    assert_french(page)
 
 
 FORMS = [
@@ -109,14 +112,18 @@ def test_forms_in_error_are_all_french(client, db, path, typed):
 
 
 def test_an_expired_form_is_told_in_french(client):
-    assert_french(client.post("/login", data={"username": "x", "password": "y"}))
+    expired = client.post("/login", data={"username": "x", "password": "y"})
+    assert expired.status_code == 400 and "Ce formulaire a expiré" in expired.get_data(as_text=True)
+    assert_french(expired)
 
 
 def test_signed_in_pages_are_all_french(client, db):
     make_user(db)
     assert login(client).status_code == 303
     for path in ("/", "/account", "/account/password"):
-        assert_french(client.get(path))
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert_french(page)
     page = client.get("/account")
     refused = client.post("/account", data={"csrf_token": csrf_token(page.data), "given_name": "Jean",
                                             "family_name": "Dupont", "email": "nouvelle@example.fr"})
@@ -125,6 +132,7 @@ def test_signed_in_pages_are_all_french(client, db):
     page = client.get("/account/password")
     wrong = client.post("/account/password", data={"csrf_token": csrf_token(page.data), "current_password": "x",
                                                    "new_password": PASSWORD, "new_password_confirm": PASSWORD})
+    assert wrong.status_code == 400
     assert_french(wrong)
 
 
@@ -146,7 +154,9 @@ def test_the_consent_and_logout_pages_are_french(client, db):
     consent = client.get(authorize_url(client_id, prompt="consent"))
     assert consent.status_code == 200
     assert_french(consent)
-    assert_french(client.get("/oauth/logout"))
+    logout = client.get("/oauth/logout")
+    assert logout.status_code == 200
+    assert_french(logout)
 
 
 def test_english_pages_keep_the_protocols_own_description(client, db):

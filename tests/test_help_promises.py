@@ -79,4 +79,6 @@ def test_the_help_contact_is_shown_and_linked(build_app, smtp, db, path):
 
 def test_no_contact_is_shown_when_none_is_configured(build_app, smtp):
     app = build_app(IDP_SMTP_URL=smtp.url)
-    assert 'class="help-contact"' not in text(app.test_client().get("/recovery/help"))
+    page = app.test_client().get("/recovery/help")
+    assert page.status_code == 200 and "<h1>Je n’ai plus accès à mon adresse électronique</h1>" in text(page)
+    assert 'class="help-contact"' not in text(page)
