@@ -242,6 +242,7 @@ class Page:
     def close(self) -> None:
         self.firefox.send("browsingContext.close", context=self.context)
         self.firefox.send("browser.removeUserContext", userContext=self.user_context)
+        self._forget_events()  # what came after the last action, a favicon's response say
 
     def _forget_events(self) -> None:
         self.firefox.events = [e for e in self.firefox.events if e["params"].get("context") != self.context]
