@@ -27,6 +27,7 @@ from idp.redis_store import redis_binary
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
 CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
+FIREFOX = os.environ.get("IDP_TEST_FIREFOX", "/usr/bin/firefox-esr")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -227,8 +228,28 @@ def db(app):
     session.close()
 
 
+@pytest.fixture(scope="session")
+def firefox_process(tmp_path_factory):
+    """One Debian firefox-esr per test process (its start-up costs), with a fresh profile in tmp;
+    each test gets a user context of its own from the ``firefox`` fixture."""
+    from firefox_bidi import Firefox
+
+    assert Path(FIREFOX).exists(), f"browser tests need Firefox at {FIREFOX} (apt-get install -y firefox-esr)"
+    firefox = Firefox(FIREFOX, tmp_path_factory.mktemp("firefox-profile"))
+    yield firefox
+    firefox.close()
+
+
 @pytest.fixture
-def browser():
+def firefox(firefox_process):
+    """A tab of Debian's firefox-esr, in a user context of its own (no cookie from another test),
+    with JavaScript off and French first, driven over WebDriver BiDi (tests/firefox_bidi.py)."""
+    page = firefox_process.new_page()
+    yield page
+    page.close()
+
+
+def chromium_page():
     """A page of Debian's Chromium, driven by Playwright, with JavaScript off and French first."""
     from playwright.sync_api import sync_playwright
 
@@ -238,6 +259,20 @@ def browser():
         context = chromium.new_context(java_script_enabled=False, locale="fr-FR")
         yield context.new_page()
         chromium.close()
+
+
+# The citizen journeys run in both: @pytest.mark.parametrize("browser", BROWSERS, indirect=True)
+BROWSERS = ["chromium", "firefox"]
+
+
+@pytest.fixture
+def browser(request):
+    """A citizen's page with JavaScript off and French first: Debian's Chromium (Playwright), or,
+    when the test is parametrised with ``indirect=True`` over BROWSERS, Debian's firefox-esr."""
+    if getattr(request, "param", "chromium") == "firefox":
+        yield request.getfixturevalue("firefox")
+    else:
+        yield from chromium_page()
 
 
 @pytest.fixture

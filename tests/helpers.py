@@ -179,4 +179,5 @@ def relying_party(request: Request) -> Response:
 def screenshot(browser, name: str) -> None:
     """Keep what the citizen saw, for a person to look at (IDP_TEST_SCREENSHOTS)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    prefix = getattr(browser, "screenshot_prefix", "")  # Firefox's beside Chromium's, not over them
+    browser.screenshot(path=str(SCREENSHOTS / f"{prefix}{name}.png"), full_page=True)

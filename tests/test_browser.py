@@ -1,5 +1,6 @@
-"""A citizen's browser: Debian's Chromium, driven by Playwright, with JavaScript off
-(every page must work without it), against the provider served over real HTTP."""
+"""A citizen's browser, Debian's Chromium (Playwright) and Debian's firefox-esr (WebDriver BiDi),
+with JavaScript off (every page must work without it), against the provider served over real
+HTTP."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import free_port
-from helpers import PASSWORD, SCREENSHOTS, make_client, make_user, relying_party, served
+from conftest import BROWSERS, free_port
+from helpers import PASSWORD, make_client, make_user, relying_party, screenshot, served
 
 
 @pytest.fixture
@@ -19,6 +20,7 @@ def live(build_app):
         yield idp, rp
 
 
+@pytest.mark.parametrize("browser", BROWSERS, indirect=True)
 def test_a_citizen_signs_in_without_javascript_and_returns_to_the_service(browser, live, db):
     idp, rp = live
     make_user(db)
@@ -33,8 +35,7 @@ def test_a_citizen_signs_in_without_javascript_and_returns_to_the_service(browse
     page.click("button[type=submit]")
     assert page.locator("[role=alert]").inner_text() == "Identifiant ou mot de passe incorrect."
     assert page.input_value("#username") == "jean.dupont"  # bad input never loses what was typed
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "login-error.png"), full_page=True)
+    screenshot(page, "login-error")
 
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
@@ -44,10 +45,11 @@ def test_a_citizen_signs_in_without_javascript_and_returns_to_the_service(browse
     assert received["state"] == ["abc"] and received["iss"] == [idp] and received["code"]
 
 
+@pytest.mark.parametrize("browser", BROWSERS, indirect=True)
 def test_the_login_page_switches_to_english(browser, live):
     idp, _ = live
     browser.goto(f"{idp}/login")
     browser.click("text=English")
     assert browser.locator("h1").inner_text() == "Sign in"
     assert browser.locator("label[for=username]").inner_text() == "Identifier or e-mail address"
-    browser.screenshot(path=str(SCREENSHOTS.joinpath("login-en.png")), full_page=True)
+    screenshot(browser, "login-en")

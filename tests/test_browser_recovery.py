@@ -1,6 +1,6 @@
-"""A citizen who forgot their password, in Debian's Chromium with JavaScript off, from a
-relying party's sign-in to its callback: ask for a link, read the mail, choose a new
-password, sign in with it. The provider, the relying party and the SMTP sink are real
+"""A citizen who forgot their password, in Debian's Chromium and Debian's firefox-esr with
+JavaScript off, from a relying party's sign-in to its callback: ask for a link, read the mail,
+choose a new password, sign in with it. The provider, the relying party and the SMTP sink are real
 servers on loopback."""
 
 from __future__ import annotations
@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 import requests
 
+from conftest import BROWSERS
 from helpers import PASSWORD, deliver, make_client, make_user, screenshot
 
 NEW_PASSWORD = "lanterne verte sous la pluie"
@@ -17,6 +19,7 @@ NEW_PASSWORD = "lanterne verte sous la pluie"
 
 
 
+@pytest.mark.parametrize("browser", BROWSERS, indirect=True)
 def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browser, live_with_mail, smtp, db):
     app, idp, rp = live_with_mail
     make_user(db)

@@ -1,6 +1,7 @@
-"""A newcomer and a citizen in Debian's Chromium with JavaScript off, French first: sign-up
-sent by a relying party (prompt=create) through the mailed confirmation back to the service,
-sign-up that finds the account one already has, and "Mes infos personnelles". The provider,
+"""A newcomer and a citizen in Debian's Chromium and Debian's firefox-esr with JavaScript off,
+French first: sign-up sent by a relying party (prompt=create) through the mailed confirmation
+back to the service, sign-up that finds the account one already has, and "Mes infos
+personnelles". The provider,
 the relying party and the SMTP sink are real servers on loopback."""
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import datetime as dt
 import re
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 import requests
 
+from conftest import BROWSERS
 from helpers import PASSWORD, deliver, make_client, make_user, screenshot
 
 NEW_PASSWORD = "lanterne verte sous la pluie"
@@ -29,6 +32,7 @@ def submit(browser, name: str):
     return navigation.value
 
 
+@pytest.mark.parametrize("browser", BROWSERS, indirect=True)
 def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_it(browser, live_with_mail, smtp, db):
     app, idp, rp = live_with_mail
     client_id, secret = make_client(db, redirect_uris=[f"{rp}/callback"])
@@ -98,6 +102,7 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
         "email_verified": True}  # what the newcomer typed is what the service receives
 
 
+@pytest.mark.parametrize("browser", BROWSERS, indirect=True)
 def test_an_existing_person_sees_the_masked_address_in_red(browser, live_with_mail, smtp, db):
     app, idp, _rp = live_with_mail
     make_user(db, username="elodie.dupont", email="jeanne.martin@orange.fr", given_name="Élodie",
@@ -134,6 +139,7 @@ def test_an_existing_person_sees_the_masked_address_in_red(browser, live_with_ma
     screenshot(browser, "signup-help-form")
 
 
+@pytest.mark.parametrize("browser", BROWSERS, indirect=True)
 def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live_with_mail, db):
     _app, idp, rp = live_with_mail
     user = make_user(db, birthdate=dt.date(1975, 6, 21))
