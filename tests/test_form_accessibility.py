@@ -402,3 +402,24 @@ def test_without_javascript_there_is_no_toggle_and_the_form_still_works(browser,
     assert browser.title().startswith(TITLE_PREFIX["fr"])
     assert browser.locator("#username-error").inner_text() == \
         "Saisissez votre identifiant ou votre adresse électronique."
+
+
+# Odd input ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, name, limit", [("/login", "username", 254), ("/recovery/password", "login", 254),
+                                               ("/signup", "given_name", 100)])
+def test_a_huge_value_is_refused_at_its_field_saying_how_long_it_may_be(app, path, name, limit):
+    page = read(refuse(app.test_client(), path, "fr", **{name: "a" * 5000}))
+    assert page.title.startswith(TITLE_PREFIX["fr"])
+    assert f"#{name}" in page.summary_links
+    assert page.texts[f"{name}-error"].strip() == f"Raccourcissez ce texte à {limit} caractères au plus."
+
+
+def test_markup_typed_in_a_field_stays_text_and_no_other_script_appears(app):
+    typed = '"><script>alert(1)</script><a href="#x" id="password-error">'
+    answer = refuse(app.test_client(), "/login", "en", username=typed, password="")
+    page = read(answer)
+    assert len(page.scripts) == 1 and "alert(1)" not in page.scripts[0]  # only the show-password script
+    assert page.summary_links == ["#password"]
+    (username,) = [i for i in page.inputs if i.get("name") == "username"]
+    assert username["value"] == typed and "aria-invalid" not in username
