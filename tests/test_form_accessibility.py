@@ -423,3 +423,13 @@ def test_markup_typed_in_a_field_stays_text_and_no_other_script_appears(app):
     assert page.summary_links == ["#password"]
     (username,) = [i for i in page.inputs if i.get("name") == "username"]
     assert username["value"] == typed and "aria-invalid" not in username
+
+
+def test_the_summary_takes_the_focus_without_javascript(browser, live):
+    browser.goto(f"{live}/signup")
+    browser.get_by_role("button", name="Créer mon compte").click()
+    summary = browser.get_by_role("alert")
+    assert summary.get_by_role("heading").inner_text() == "Le formulaire contient 7 erreurs"
+    assert summary.evaluate("element => element === document.activeElement")
+    summary.get_by_role("link", name="Saisissez votre prénom.").click()
+    assert browser.evaluate("document.activeElement.id") == "given_name"
