@@ -16,6 +16,7 @@ from . import (
     db,
     devmail,
     errors,
+    form_errors,
     health,
     help_contact,
     i18n,
@@ -24,6 +25,7 @@ from . import (
     login,
     mail,
     one_time_tokens,
+    password_toggle,
     plugins,
     ratelimit,
     redaction,
@@ -98,6 +100,8 @@ def _attach_storage(app: Flask, sends_mail: bool) -> None:
 
 def _attach_web(app: Flask) -> None:
     i18n.init_app(app)
+    form_errors.init_app(app)
+    password_toggle.init_app(app)
     help_contact.init_app(app)
     relying_party.init_app(app)
     # Larger than any form (the help form, at most ~30 KiB encoded): bigger bodies answer 413 unread.

@@ -184,17 +184,18 @@ def password():
     if request.method == "GET" or not form.validate_on_submit():
         return _password_page(form, status=400 if request.method == "POST" else 200)
     if refused := _current_password_refused(user, form.current_password.data):
-        return _password_page(form, [refused[1]], status=refused[0])
-    problems = password_policy.problems(form.new_password.data, user.username, user.email, given_name=user.given_name,
-                                        family_name=user.family_name, birthdate=user.birthdate)
-    if problems:
-        return _password_page(form, problems, status=400)
+        form.current_password.errors = [refused[1]]
+        return _password_page(form, status=refused[0])
+    form.new_password.errors = password_policy.problems(
+        form.new_password.data, user.username, user.email, given_name=user.given_name,
+        family_name=user.family_name, birthdate=user.birthdate)
+    if form.new_password.errors:
+        return _password_page(form, status=400)
     set_password(user, form.new_password.data, reason="account")
     begin_login(session, user.id, ["pwd"])  # this browser stays signed in, under a new session
     flash(_("Your password has been changed. Your other sessions have been signed out."))
     return redirect(url_for("account.details"), 303)
 
 
-def _password_page(form: PasswordChangeForm, problems: list[str] | None = None, status: int = 200):
-    return render_template("account/password.html", form=form, problems=problems or [],
-                           hint=password_policy.hint()), status
+def _password_page(form: PasswordChangeForm, status: int = 200):
+    return render_template("account/password.html", form=form, hint=password_policy.hint()), status

@@ -37,17 +37,26 @@ class Form(FlaskForm):
         return valid
 
 
+def at_most(count: int) -> Length:
+    """A length limit whose message says what to do (WTForms' own only says what is wrong)."""
+    return Length(max=count, message=_l("Shorten this to %(max)d characters at most."))
+
+
+# What a required field says when left empty: what to type, not "this field is required".
+ENTER_LOGIN = _l("Enter your identifier or your e-mail address.")
+ENTER_EMAIL = _l("Enter your e-mail address, for example name@example.fr.")
+
 PHONE = Regexp(r"^\+?[0-9 .()-]{6,31}$", message=_l("Enter a phone number, for example 06 12 34 56 78."))
 
 
 class LoginForm(Form):
-    username = StringField(_l("Identifier or e-mail address"), validators=[DataRequired(), Length(max=254)],
+    username = StringField(_l("Identifier or e-mail address"), validators=[DataRequired(ENTER_LOGIN), at_most(254)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)],
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), at_most(1024)],
                              render_kw={"autocomplete": "current-password"})
     shared_computer = BooleanField(_l("Shared computer: don't keep me signed in"))
     rid = HiddenField()
-    next = HiddenField(validators=[Length(max=2048)])  # the signed-in page the citizen was going to
+    next = HiddenField(validators=[at_most(2048)])  # the signed-in page the citizen was going to
     submit = SubmitField(_l("Sign in"))
 
 
@@ -115,9 +124,9 @@ def real_birthdate(_form, field) -> None:
 class PersonForm(Form):
     """Who the citizen is, asked the same way by sign-up, the help form and the account page."""
 
-    given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)],
+    given_name = StringField(_l("Given name"), validators=[DataRequired(_l("Enter your given name.")), at_most(100)],
                              render_kw={"autocomplete": "given-name"})
-    family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)],
+    family_name = StringField(_l("Family name"), validators=[DataRequired(_l("Enter your family name.")), at_most(100)],
                               render_kw={"autocomplete": "family-name"})
     birthdate = BirthdateField(_l("Date of birth"),
                                validators=[BirthdateRequired(_l("Enter your date of birth, for example 14/07/1984.")),
@@ -128,11 +137,13 @@ class PersonForm(Form):
 class NewPasswordForm(Form):
     """A new password typed twice (reset link, account page); the policy is checked by the view."""
 
-    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)],
+    new_password = PasswordField(_l("New password"),
+                                 validators=[DataRequired(_l("Choose a new password.")), at_most(1024)],
                                  render_kw={"autocomplete": "new-password"})
     new_password_confirm = PasswordField(
         _l("New password, again"),
-        validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],
+        validators=[DataRequired(_l("Enter the new password again.")),
+                    EqualTo("new_password", message=_l("The two passwords differ."))],
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField(_l("Change my password"))
@@ -143,24 +154,25 @@ class AccountForm(PersonForm):
 
     birthdate = BirthdateField(_l("Date of birth"), validators=[Optional(), real_birthdate],
                                render_kw=BIRTHDATE_INPUT)  # accounts made before it was asked may lack it
-    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=254), email_address],
+    email = StringField(_l("E-mail address"), validators=[DataRequired(ENTER_EMAIL), at_most(254), email_address],
                         render_kw={"autocomplete": "email", "type": "email", "autocapitalize": "none"})
-    phone_number = StringField(_l("Phone number"), validators=[Optional(), Length(max=32), PHONE],
+    phone_number = StringField(_l("Phone number"), validators=[Optional(), at_most(32), PHONE],
                                render_kw={"autocomplete": "tel", "type": "tel"})
-    street_address = StringField(_l("Street address"), validators=[Optional(), Length(max=200)],
+    street_address = StringField(_l("Street address"), validators=[Optional(), at_most(200)],
                                  render_kw={"autocomplete": "street-address"})
     postal_code = StringField(_l("Postal code"), validators=[Optional(), french_postal_code],
                               render_kw={"autocomplete": "postal-code"})
-    locality = StringField(_l("Town or city"), validators=[Optional(), Length(max=100)],
+    locality = StringField(_l("Town or city"), validators=[Optional(), at_most(100)],
                            render_kw={"autocomplete": "address-level2"})
     # Checked by the view only when a guarded detail changes (account.GUARDED, the e-mail address).
-    current_password = PasswordField(_l("Current password"), validators=[Optional(), Length(max=1024)],
+    current_password = PasswordField(_l("Current password"), validators=[Optional(), at_most(1024)],
                                      render_kw={"autocomplete": "current-password"})
     submit = SubmitField(_l("Save"))
 
 
 class PasswordChangeForm(NewPasswordForm):
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)],
+    current_password = PasswordField(_l("Current password"),
+                                     validators=[DataRequired(_l("Enter your current password.")), at_most(1024)],
                                      render_kw={"autocomplete": "current-password"})
 
 

@@ -31,7 +31,7 @@ def login():
         form.next.data = local_path(request.args.get("next"))
         return _login_page(form)
     if not form.validate_on_submit():
-        return _login_page(form, _("Enter your identifier and your password."), status=400)
+        return _login_page(form, status=400)  # each empty field says what to type
     login_name = form.username.data.strip()
     user = find_by_login(db_session(), login_name)
     attempt = login_throttle.for_login(user, login_name, request.remote_addr)

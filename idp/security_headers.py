@@ -8,7 +8,11 @@ except what a view declares cacheable itself: the public documents, discovery an
 
 from flask import Flask, g
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src {images}; frame-ancestors 'none'; base-uri 'none'"
+from .password_toggle import SOURCE as PASSWORD_TOGGLE
+
+# The one script allowed is the "show password" button's, by its hash (see password_toggle).
+CSP = ("default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; img-src {images}; "
+       "frame-ancestors 'none'; base-uri 'none'")
 IMAGES = ("'self'", "data:")
 
 
@@ -19,7 +23,7 @@ def allow_images_from(origin: str) -> None:
 
 
 def csp() -> str:
-    return CSP.format(images=" ".join([*IMAGES, *sorted(g.get("image_origins", ()))]))
+    return CSP.format(scripts=PASSWORD_TOGGLE, images=" ".join([*IMAGES, *sorted(g.get("image_origins", ()))]))
 
 
 def add(response):

@@ -171,9 +171,9 @@ FUTURE = (dt.date.today() + dt.timedelta(days=2)).isoformat()
 
 
 @pytest.mark.parametrize("changes, field, message", [
-    ({"given_name": ""}, "given_name", "This field is required."),
-    ({"given_name": "   "}, "given_name", "This field is required."),
-    ({"family_name": ""}, "family_name", "This field is required."),
+    ({"given_name": ""}, "given_name", "Enter your given name."),
+    ({"given_name": "   "}, "given_name", "Enter your given name."),
+    ({"family_name": ""}, "family_name", "Enter your family name."),
     ({"birthdate": "14/07/84"}, "birthdate", None),
     ({"birthdate": "1984-02-30"}, "birthdate", None),
     ({"birthdate": FUTURE}, "birthdate", "A date of birth cannot be in the future: check the year."),
@@ -187,7 +187,7 @@ FUTURE = (dt.date.today() + dt.timedelta(days=2)).isoformat()
     ({"phone_number": "0" * 33}, "phone_number", None),
     ({"email": "not-an-address"}, "email", "Enter a valid e-mail address."),
     ({"email": "jean@dupont"}, "email", "Enter a valid e-mail address."),
-    ({"email": ""}, "email", "This field is required."),
+    ({"email": ""}, "email", "Enter your e-mail address, for example name@example.fr."),
 ])
 def test_refused_details_change_nothing_and_keep_what_was_typed(app, db, smtp, citizen, changes, field, message):
     browser = signed_in(app)
@@ -196,7 +196,7 @@ def test_refused_details_change_nothing_and_keep_what_was_typed(app, db, smtp, c
 
     assert refused.status_code == 400
     page = text(refused)
-    assert "Please correct the fields marked below." in page
+    assert re.search(r"<h2 id=\"error-summary-title\">The form contains [12] errors?</h2>", page), page
     assert SAVED not in page
     for name, typed in {**NEW_DETAILS, **changes}.items():
         assert field_value(page, name) == typed, name  # what was typed, not the saved value

@@ -33,7 +33,7 @@ def test_a_citizen_signs_in_without_javascript_and_returns_to_the_service(browse
     page.fill("#username", "jean.dupont")
     page.fill("#password", "not the password at all")
     page.click("button[type=submit]")
-    assert page.locator("[role=alert]").inner_text() == "Identifiant ou mot de passe incorrect."
+    assert page.locator("[role=alert] li").inner_text() == "Identifiant ou mot de passe incorrect."
     assert page.input_value("#username") == "jean.dupont"  # bad input never loses what was typed
     screenshot(page, "login-error")
 

@@ -71,7 +71,7 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
     screenshot(browser, "recovery-5-login-after-reset")
     browser.fill("#password", PASSWORD)  # the old one no longer works
     browser.click("button[type=submit]")
-    assert browser.locator("[role=alert]").inner_text() == "Identifiant ou mot de passe incorrect."
+    assert browser.locator("[role=alert] li").inner_text() == "Identifiant ou mot de passe incorrect."
     browser.fill("#password", NEW_PASSWORD)
     browser.click("button[type=submit]")
 

@@ -155,19 +155,19 @@ def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live_w
 
     browser.goto(f"{idp}/account")
     assert browser.locator("h1").inner_text() == "Mes infos personnelles"
-    assert field(browser, "Numéro de téléphone").input_value() == "02 99 00 00 00"
-    assert field(browser, "Commune").input_value() == "Nantes"
-    field(browser, "Numéro de téléphone").fill("06 12 34 56 78")
-    field(browser, "Commune").fill("Rennes")
-    field(browser, "Mot de passe actuel").fill(PASSWORD)  # a new phone number needs it
+    assert field(browser, "Numéro de téléphone (facultatif)").input_value() == "02 99 00 00 00"
+    assert field(browser, "Commune (facultatif)").input_value() == "Nantes"
+    field(browser, "Numéro de téléphone (facultatif)").fill("06 12 34 56 78")
+    field(browser, "Commune (facultatif)").fill("Rennes")
+    field(browser, "Mot de passe actuel (facultatif)").fill(PASSWORD)  # a new phone number needs it
     saved = submit(browser, "Enregistrer")
 
     assert saved.status == 200 and urlparse(browser.url).path == "/account"
     assert browser.locator("[role=status]").inner_text() == "Vos informations sont enregistrées."
-    assert field(browser, "Numéro de téléphone").input_value() == "06 12 34 56 78"
-    assert field(browser, "Commune").input_value() == "Rennes"
+    assert field(browser, "Numéro de téléphone (facultatif)").input_value() == "06 12 34 56 78"
+    assert field(browser, "Commune (facultatif)").input_value() == "Rennes"
     assert field(browser, "Prénom").input_value() == "Jean"  # the rest as it was
-    assert field(browser, "Date de naissance").input_value() == "21/06/1975"  # as French people write it
+    assert field(browser, "Date de naissance (facultatif)").input_value() == "21/06/1975"  # as French people write it
 
     assert browser.get_by_role("heading", name="Activité récente").is_visible()
     activity = browser.locator("ul.activity li").all_inner_texts()
@@ -176,4 +176,4 @@ def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live_w
     assert len([item for item in activity if "Transports régionaux" in item]) == 1  # one sign-in, one line
     screenshot(browser, "signup-account")
     browser.reload()
-    assert field(browser, "Commune").input_value() == "Rennes"  # saved, not just shown
+    assert field(browser, "Commune (facultatif)").input_value() == "Rennes"  # saved, not just shown

@@ -76,7 +76,7 @@ def assert_french(response) -> None:
 
 
 def test_the_catalog_gives_sentences_to_look_for():
-    assert "Enter your identifier and your password" in ENGLISH and len(ENGLISH) > 150
+    assert "Enter your identifier or your e-mail address" in ENGLISH and len(ENGLISH) > 150
 
 
 SIGNED_OUT = [("/login", 200), ("/recovery/password", 200), ("/recovery/identifier", 200), ("/recovery/help", 200),

@@ -284,7 +284,7 @@ def test_bad_input_is_refused_kept_in_the_form_and_nothing_is_filed(app, client,
     response = ask_for_help(client, **typed)
 
     assert response.status_code == 400, response.data
-    assert "Corrigez les champs signalés ci-dessous." in page_text(response)
+    assert re.search(r"<h2 id=\"error-summary-title\">Le formulaire contient \d+ erreurs?</h2>", page_text(response))
     form = FormOnPage(page_text(response))
     assert form.errors.get(field), form.errors
     assert set(form.errors) == {field}

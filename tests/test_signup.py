@@ -87,6 +87,12 @@ def alert(page: str) -> str | None:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1)))).strip() if found else None
 
 
+def summary(page: str) -> str | None:
+    """The heading of the error summary at the top of the form, if any."""
+    found = re.search(r'<div class="error error-summary"[^>]*>\s*<h2[^>]*>(.*?)</h2>', page, re.S)
+    return html.unescape(found.group(1)) if found else None
+
+
 def field_errors(page: str) -> list[str]:
     return [html.unescape(message) for message in re.findall(r'<p class="field-error">(.*?)</p>', page, re.S)]
 
@@ -336,7 +342,7 @@ def test_identifier_taken_gets_its_own_message_and_nothing_else(client, db, smtp
     page = text(answer)
     assert answer.status_code == 409, page
     assert field_errors(page) == [USERNAME_TAKEN]
-    assert alert(page) == "Please correct the fields marked below."
+    assert summary(page) == "The form contains 1 error"
     assert "•••" not in page and "jean.dupont@example.fr" not in page and "already exists" not in page
     assert field_value(page, "username") == typed and field_value(page, "email") == NEWCOMER["email"]
     assert [user.username for user in accounts(db)] == ["jean.dupont"]
@@ -553,7 +559,7 @@ def test_bad_input_is_refused_with_what_was_typed_kept(client, db, smtp, app, ty
 
     assert answer.status_code == 400, answer.data
     page = text(answer)
-    assert alert(page) == "Please correct the fields marked below."
+    assert re.fullmatch(r"The form contains \d+ errors?", summary(page) or ""), page
     expected = {**NEWCOMER, **{k: v for k, v in typed.items() if v is not None}}[kept]
     assert field_value(page, kept) == expected
     assert count_accounts(db) == 0

@@ -46,8 +46,7 @@ def password():
         form.login.data = request.args.get("login")
         return render_template("recovery/password.html", form=form)
     if not form.validate_on_submit():
-        return render_template("recovery/password.html", form=form,
-                               error=_("Enter your identifier or your e-mail address.")), 400
+        return render_template("recovery/password.html", form=form), 400
     _throttle_account("recovery-login", form.login.data)
     _queue(requests.PASSWORD, login=form.login.data.strip(), rid=form.rid.data)
     audit_log.record("recovery.requested", kind="password", typed_hmac=typed_login(form.login.data))
@@ -60,9 +59,10 @@ def identifier():
     form = IdentifierRequestForm(rid=request.args.get("rid"))
     if request.method == "GET":
         return render_template("recovery/identifier.html", form=form)
-    if not form.validate_on_submit() or "@" not in form.email.data:
-        return render_template("recovery/identifier.html", form=form,
-                               error=_("Enter the e-mail address of your account.")), 400
+    if form.validate_on_submit() and "@" not in form.email.data:
+        form.email.errors = [_("Enter the e-mail address of your account.")]
+    if form.errors:
+        return render_template("recovery/identifier.html", form=form), 400
     _throttle_account("recovery-email", form.email.data)
     _queue(requests.IDENTIFIER, email=form.email.data.strip(), rid=form.rid.data)
     audit_log.record("recovery.requested", kind="identifier", typed_hmac=typed_login(form.email.data))
@@ -96,10 +96,11 @@ def reset(token: str):
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return _reset_page(form, user, status=status)
-    problems = password_policy.problems(form.new_password.data, user.username, user.email, given_name=user.given_name,
-                                        family_name=user.family_name, birthdate=user.birthdate)
-    if problems:
-        return _reset_page(form, user, problems, status=400)
+    form.new_password.errors = password_policy.problems(
+        form.new_password.data, user.username, user.email, given_name=user.given_name,
+        family_name=user.family_name, birthdate=user.birthdate)
+    if form.new_password.errors:
+        return _reset_page(form, user, status=400)
     if one_time_tokens().consume(token, requests.RESET) is None:
         return _link_invalid()  # another request used it a moment ago
     if user.status == "pending":  # the link reached the account's address: that verifies it
@@ -113,9 +114,8 @@ def reset(token: str):
     return redirect(url_for("login.login", username=user.username, rid=rid), 303)
 
 
-def _reset_page(form: ResetForm, user: User, problems: list[str] | None = None, status: int = 200):
-    return render_template("recovery/reset.html", form=form, user=user, problems=problems or [],
-                           hint=password_policy.hint()), status
+def _reset_page(form: ResetForm, user: User, status: int = 200):
+    return render_template("recovery/reset.html", form=form, user=user, hint=password_policy.hint()), status
 
 
 def _link_invalid():
