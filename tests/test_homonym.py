@@ -297,3 +297,40 @@ def test_the_openapi_description_names_the_mark(client):
     assert user["possible_duplicate_of"]["type"] == ["integer", "null"]
     patch = document["paths"]["/admin/api/users/{user}"]["patch"]["requestBody"]["content"]["application/json"]
     assert patch["schema"]["properties"]["possible_duplicate_of"]["type"] == "null"
+
+
+# In Chromium ---------------------------------------------------------------------------------------------------------
+
+def test_in_chromium_the_red_hint_then_the_button_makes_the_account(browser, live_with_mail, smtp, db):
+    app, idp, _rp = live_with_mail
+    owner = existing_person(db)
+    browser.goto(f"{idp}/signup")
+    typed = {"Prénom": "elodie", "Nom de famille": "DUPONT", "Date de naissance": "04/03/1990",
+             "Adresse électronique": NEWCOMER["email"], "Identifiant": NEWCOMER["username"]}
+    for label, value in typed.items():
+        browser.get_by_label(label, exact=True).fill(value)
+    passwords = (browser.get_by_label("Mot de passe", exact=True),
+                 browser.get_by_label("Mot de passe, une seconde fois", exact=True))
+    for box in passwords:
+        box.fill(NEW_PASSWORD)
+    with browser.expect_navigation() as hint:
+        browser.get_by_role("button", name="Créer mon compte", exact=True).click()
+    assert hint.value.status == 409
+    alert_box = browser.locator("[role=alert]")
+    button = alert_box.get_by_role("button", name="Ce n’est pas moi\u00a0: créer mon compte", exact=True)
+    assert button.is_visible()
+    assert "jea•••@o•••.fr" in alert_box.inner_text()
+
+    for box in passwords:  # the hint page keeps no password: typed again, as it says
+        assert box.input_value() == ""
+        box.fill(NEW_PASSWORD)
+    with browser.expect_navigation() as sent:
+        button.click()
+
+    assert sent.value.status == 200
+    assert browser.locator("h1").inner_text() == "Consultez votre messagerie"
+    deliver(app)
+    smtp.wait_for(1)
+    assert [mail["To"] for mail in smtp.messages] == [NEWCOMER["email"]]
+    created = account(db, NEWCOMER["username"])
+    assert (created.status, created.possible_duplicate_of) == ("pending", owner.id)
