@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from helpers import make_client
 from test_admin_api import Admin
 from test_helpdesk import HELP_DESK, FormOnPage, ask_for_help, filed, help_desk_mail, page_text
+
+from helpers import make_client
 
 CONTACT = {"phone_number": "06 12 34 56 78", "street_address": "12 rue de la Monnaie", "postal_code": "35 000",
            "locality": "Rennes"}

@@ -11,10 +11,6 @@ import re
 
 import pytest
 from sqlalchemy import select
-
-from idp.models import User
-
-from helpers import csrf_token, deliver, link_in, make_client
 from test_admin_api import Admin
 from test_signup import (
     ALREADY,
@@ -37,6 +33,10 @@ from test_signup import (
     sign_up,
     text,
 )
+
+from idp.models import User
+
+from helpers import csrf_token, deliver, link_in, make_client
 
 BUTTON = "It's not me: create my account"
 SAME_PERSON = {"given_name": "elodie", "family_name": "DUPONT", "birthdate": "04/03/1990"}
@@ -196,7 +196,8 @@ def test_not_me_answers_the_same_whether_or_not_someone_matches_even_past_the_hi
     assert (matching.status_code, nobody.status_code) == (200, 200)
     assert main_content(text(matching)) == main_content(text(nobody))
     assert SENT in text(matching) and "•••" not in text(matching) and "jea" not in main_content(text(matching))
-    assert (account(db, "homonym1").possible_duplicate_of, account(db, "homonym2").possible_duplicate_of) == (owner.id, None)
+    marks = [account(db, username).possible_duplicate_of for username in ("homonym1", "homonym2")]
+    assert marks == [owner.id, None]
 
 
 @pytest.mark.parametrize(("typed", "status", "expected"), [
