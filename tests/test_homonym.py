@@ -261,6 +261,8 @@ def test_the_admin_api_shows_the_mark_and_clears_it(client, db, smtp, app, admin
     not_me(client)
     created = account(db, NEWCOMER["username"])
 
+    # The help desk finds the marked accounts in the audit log, then reads each.
+    assert [event["user_id"] for event in admin.events(action="signup.possible_duplicate")] == [created.id]
     assert admin.user(created.id)["possible_duplicate_of"] == owner.id
     assert admin.user(owner.username)["possible_duplicate_of"] is None
     found = admin.get("/admin/api/users", q="Élodie Dupont").get_json()["users"]
