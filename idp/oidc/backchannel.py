@@ -47,11 +47,24 @@ def notify_ended(sessions: list[dict]) -> int:
     return sum(notify(data.get("user_id"), data.get("sid"), data.get("clients", [])) for data in sessions)
 
 
-def logout_token(user: User, client, sid: str | None) -> str:
+def notify_account_deleted(user: User, client_ids: set[str]) -> int:
+    """Tell every service the citizen signed in to that the account is gone: one token without ``sid``
+    (every session of that subject, §2.4), whose subject is worked out now, while the account exists."""
+    queued = 0
+    for client_id in sorted(client_ids):
+        client = provider().clients(client_id)
+        if client is not None and client.backchannel_logout_uri:
+            jobs().enqueue(JOB, {"client_id": client_id, "user_id": user.id, "sid": None,
+                                 "sub": subject_for(user, client)}, expires_at=int(time.time()) + DELIVERY_WINDOW)
+            queued += 1
+    return queued
+
+
+def logout_token(subject: str, client, sid: str | None) -> str:
     ctx = provider()
     now = int(time.time())
     claims = {"iss": ctx.issuer, "aud": client.client_id, "iat": now, "exp": now + TOKEN_TTL,
-              "jti": secrets.token_urlsafe(16), "sub": subject_for(user, client), "events": {EVENT: {}}}
+              "jti": secrets.token_urlsafe(16), "sub": subject, "events": {EVENT: {}}}
     if sid:
         claims["sid"] = sid
     alg = client.id_token_signed_response_alg or "RS256"
@@ -62,11 +75,16 @@ def logout_token(user: User, client, sid: str | None) -> str:
 def deliver(payload: dict) -> None:
     """The job: POST the logout token; anything but 200/204 is retried."""
     client = provider().clients(payload["client_id"])
-    user = db_session().get(User, payload["user_id"])
-    if client is None or not client.backchannel_logout_uri or user is None:
-        return  # the service or the account is gone: nobody left to tell
+    if client is None or not client.backchannel_logout_uri:
+        return  # the service is gone: nobody left to tell
+    subject = payload.get("sub")  # given when the account is being deleted
+    if subject is None:
+        user = db_session().get(User, payload["user_id"])
+        if user is None:
+            return
+        subject = subject_for(user, client)
     response = requests.post(client.backchannel_logout_uri, timeout=TIMEOUT, allow_redirects=False,
-                             data={"logout_token": logout_token(user, client, payload.get("sid"))},
+                             data={"logout_token": logout_token(subject, client, payload.get("sid"))},
                              headers={"Cache-Control": "no-store"})
     if response.status_code not in (200, 204):
         raise RuntimeError(f"{client.client_id} answered {response.status_code} to the logout token")
