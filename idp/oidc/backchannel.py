@@ -2,7 +2,8 @@
 password reset, help-desk revocation), every relying party that signed in through that
 session and registered a ``backchannel_logout_uri`` receives a signed logout token.
 
-Sending is a job, off the request path, retried with back-off like mail: a relying
+The subject is worked out when the job is queued (the account may be deleted by the time it
+runs).  Sending is a job, off the request path, retried with back-off like mail: a relying
 party that is down learns of the logout when it comes back (within ``DELIVERY_WINDOW``).
 """
 
@@ -30,16 +31,8 @@ TIMEOUT = 10
 
 def notify(user_id: int | None, sid: str | None, client_ids: list[str]) -> int:
     """Queue a logout token for each service of an ended session that asked for one; how many."""
-    if not user_id or not client_ids:
-        return 0
-    queued = 0
-    for client_id in client_ids:
-        client = provider().clients(client_id)
-        if client is not None and client.backchannel_logout_uri:
-            jobs().enqueue(JOB, {"client_id": client_id, "user_id": user_id, "sid": sid},
-                           expires_at=int(time.time()) + DELIVERY_WINDOW)
-            queued += 1
-    return queued
+    user = db_session().get(User, user_id) if user_id and client_ids else None
+    return _queue(user, sid, client_ids) if user is not None else 0
 
 
 def notify_ended(sessions: list[dict]) -> int:
@@ -49,12 +42,17 @@ def notify_ended(sessions: list[dict]) -> int:
 
 def notify_account_deleted(user: User, client_ids: set[str]) -> int:
     """Tell every service the citizen signed in to that the account is gone: one token without ``sid``
-    (every session of that subject, §2.4), whose subject is worked out now, while the account exists."""
+    (every session of that subject, §2.4)."""
+    return _queue(user, None, sorted(client_ids))
+
+
+def _queue(user: User, sid: str | None, client_ids: list[str]) -> int:
+    # The subject is worked out now: the account may be gone, and its id given to another, when the job runs.
     queued = 0
-    for client_id in sorted(client_ids):
+    for client_id in client_ids:
         client = provider().clients(client_id)
         if client is not None and client.backchannel_logout_uri:
-            jobs().enqueue(JOB, {"client_id": client_id, "user_id": user.id, "sid": None,
+            jobs().enqueue(JOB, {"client_id": client_id, "user_id": user.id, "sid": sid,
                                  "sub": subject_for(user, client)}, expires_at=int(time.time()) + DELIVERY_WINDOW)
             queued += 1
     return queued
@@ -77,8 +75,8 @@ def deliver(payload: dict) -> None:
     client = provider().clients(payload["client_id"])
     if client is None or not client.backchannel_logout_uri:
         return  # the service is gone: nobody left to tell
-    subject = payload.get("sub")  # given when the account is being deleted
-    if subject is None:
+    subject = payload.get("sub")
+    if subject is None:  # a job queued before subjects were worked out at once
         user = db_session().get(User, payload["user_id"])
         if user is None:
             return
