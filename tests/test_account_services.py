@@ -89,6 +89,7 @@ def test_removing_access_ends_the_services_tokens_and_tells_it(app, client, db, 
     assert client.get("/oauth/userinfo", headers=bearer(kept["access_token"])).status_code == 200
     assert refreshed(client, *logement, kept) == 200
     assert signed_in(client)  # the citizen's session with Sésame stays open
+    assert "Access removed from a service: Transports scolaires" in client.get("/account").get_data(as_text=True)
     deliver(app)
     [call] = endpoint.calls
     assert call["path"] == "/bc"
