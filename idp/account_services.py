@@ -35,9 +35,11 @@ def services_of(user: User) -> list[dict]:
         select(AuditEvent.client_id, func.max(AuditEvent.id)).where(
             AuditEvent.user_id == user.id, AuditEvent.action == GRANTED, AuditEvent.client_id.is_not(None))
         .group_by(AuditEvent.client_id)).all())
+    if not last:
+        return []
     removed = dict(db.execute(
         select(AuditEvent.client_id, func.max(AuditEvent.id)).where(
-            AuditEvent.user_id == user.id, AuditEvent.action == REMOVED, AuditEvent.client_id.in_(last))
+            AuditEvent.user_id == user.id, AuditEvent.action == REMOVED, AuditEvent.client_id.in_(list(last)))
         .group_by(AuditEvent.client_id)).all())
     listed = {client_id for client_id, event_id in last.items() if event_id > removed.get(client_id, 0)}
     if not listed:
