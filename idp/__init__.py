@@ -12,6 +12,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import (
     account,
+    account_deletion,
+    account_export,
+    account_services,
+    account_sessions,
     admin,
     db,
     devmail,
@@ -116,6 +120,8 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(oidc_views.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(account.bp)
+    for page in (account_services, account_sessions, account_export, account_deletion):
+        app.register_blueprint(page.bp)
     admin.init_app(app, csrf)
     app.register_blueprint(health.bp)
     devmail.init_app(app)

@@ -38,7 +38,11 @@ ACTIVITY = {
     "account.email_changed": _l("E-mail address changed"),
     "admin.email_changed": _l("E-mail address changed by the help desk"),
     "account.email_change_cancelled": _l("Change of e-mail address undone"),
+    "account.service_removed": _l("Access removed from a service"),
+    "account.session_closed": _l("Session closed"),
+    "account.exported": _l("Personal data downloaded"),
 }
+NAMES_SERVICE = ("authorization.granted", "account.service_removed")  # the line reads "...: <service>"
 ACTIVITY_SHOWN = 10
 PARIS = ZoneInfo("Europe/Paris")  # the citizens' time, whatever the server's
 DETAILS = ("given_name", "family_name", "birthdate", "phone_number", "street_address", "postal_code", "locality")
@@ -82,13 +86,13 @@ def _check_current_password(user: User, field) -> int | None:
         field.errors = [_("Enter your current password to change your name, date of birth, e-mail address or "
                           "phone number.")]
         return 400
-    if refused := _current_password_refused(user, field.data):
+    if refused := current_password_refused(user, field.data):
         field.errors = [refused[1]]
         return refused[0]
     return None
 
 
-def _current_password_refused(user: User, typed: str) -> tuple[int, str] | None:
+def current_password_refused(user: User, typed: str) -> tuple[int, str] | None:
     """(status, message) when ``typed`` is not the account's password, or it may not be tried now;
     None when it is.  Guessing here counts as at login (``login_throttle``)."""
     attempt = login_throttle.for_account_page(user, request.remote_addr)
@@ -115,7 +119,7 @@ def recent_activity(user: User) -> list[dict]:
     names = {client.client_id: client.name for client in db_session().scalars(
         select(Client).where(Client.client_id.in_({event.client_id for event in events if event.client_id})))}
     return [{"at": event.at.replace(tzinfo=dt.UTC).astimezone(PARIS), "what": ACTIVITY[event.action],
-             "service": names.get(event.client_id) if event.action == "authorization.granted" else None,
+             "service": names.get(event.client_id) if event.action in NAMES_SERVICE else None,
              "ip": event.ip} for event in events]
 
 
@@ -183,7 +187,7 @@ def password():
     form = PasswordChangeForm()
     if request.method == "GET" or not form.validate_on_submit():
         return _password_page(form, status=400 if request.method == "POST" else 200)
-    if refused := _current_password_refused(user, form.current_password.data):
+    if refused := current_password_refused(user, form.current_password.data):
         form.current_password.errors = [refused[1]]
         return _password_page(form, status=refused[0])
     form.new_password.errors = password_policy.problems(

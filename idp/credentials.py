@@ -18,18 +18,21 @@ from .oidc.tokens import revoke_user_access_tokens, revoke_user_refresh_tokens
 from .one_time_tokens import one_time_tokens
 from .passwords import hash_password
 from .plugins import hooks
-from .sessions import end_all_for_user
+from .sessions import end_all_for_user, sessions_of
 
 REVOCABLE = ("sessions", "refresh_tokens", "access_tokens", "one_time_tokens")
 
 
-def revoke_access(user: User, what: tuple[str, ...] | set[str] = REVOCABLE) -> dict[str, int]:
+def revoke_access(user: User, what: tuple[str, ...] | set[str] = REVOCABLE, *,
+                  tell_services: bool = True) -> dict[str, int]:
     """End the citizen's sessions and tokens everywhere (or only ``what`` of them); what was revoked,
-    with counts.  Revoking everything also revokes what plugins own, through their hook."""
+    with counts.  Revoking everything also revokes what plugins own, through their hook.
+    ``tell_services=False``: the caller sends the back-channel logouts itself (account deletion)."""
     revoked = {}
     if "sessions" in what:
         ended = end_all_for_user(user.id)
-        backchannel.notify_ended(ended)  # the services those sessions signed in to hear of it
+        if tell_services:
+            backchannel.notify_ended(ended)  # the services those sessions signed in to hear of it
         revoked["sessions"] = len(ended)
     if "access_tokens" in what:
         revoked["access_tokens"] = revoke_user_access_tokens(user.id)
@@ -41,6 +44,17 @@ def revoke_access(user: User, what: tuple[str, ...] | set[str] = REVOCABLE) -> d
         for hook in hooks().user_revoked:
             for kind, count in (hook(user) or {}).items():
                 revoked[kind] = revoked.get(kind, 0) + count
+    return revoked
+
+
+def revoke_service(user: User, client_id: str) -> dict[str, int]:
+    """"Retirer l'accès": end what one service holds for the citizen (its refresh tokens and access
+    tokens) and tell it, by back-channel logout, for each session of the citizen that signed in to it.
+    The citizen's sessions with Sésame stay open."""
+    revoked = {"refresh_tokens": revoke_user_refresh_tokens(user.id, client_id),
+               "access_tokens": revoke_user_access_tokens(user.id, client_id)}
+    with_it = [data for data in sessions_of(user.id).values() if client_id in data.get("clients", [])]
+    revoked["logouts"] = sum(backchannel.notify(user.id, data.get("sid"), [client_id]) for data in with_it)
     return revoked
 
 

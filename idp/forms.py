@@ -178,3 +178,25 @@ class PasswordChangeForm(NewPasswordForm):
 
 class ConfirmForm(Form):
     submit = SubmitField(_l("Confirm"))
+
+
+class ServiceRemovalForm(Form):
+    """"Retirer l'accès" on /account/services: one form per service listed."""
+
+    client_id = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
+class SessionCloseForm(Form):
+    """"Fermer" on /account/sessions: ``session`` is the session's handle, never its id."""
+
+    session = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
+class AccountDeletionForm(Form):
+    current_password = PasswordField(_l("Current password"),
+                                     validators=[DataRequired(_l("Enter your current password to delete your "
+                                                                 "account.")), Length(max=1024)],
+                                     render_kw={"autocomplete": "current-password"})
+    confirm = BooleanField(_l("I understand that my account and my personal details will be deleted for good."),
+                           validators=[DataRequired(_l("Tick this box to confirm that you want to delete your "
+                                                       "account."))])

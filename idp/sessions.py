@@ -5,7 +5,11 @@ with the idle timeout as TTL, and ``created`` enforces the absolute timeout.  Th
 no Max-Age: it ends with the browser.  A login on a shared computer (a town hall, a library)
 lasts at most ``SHARED_COMPUTER_MAX_AGE`` in all, whatever the configured timeouts.
 ``user-sessions:<user id>`` lists a citizen's signed-in sessions, so a password
-reset or the help desk can end them all at once.
+reset or the help desk can end them all at once, and the citizen can see and close them
+(``/account/sessions``): a signed-in session records the browser's User-Agent (capped), its
+client address and its last use (written at most once a minute, so reading pages stays one
+EXPIRE).  The account page names a session by a handle, a hash of the storage id, never the
+storage id itself.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import secrets
 import time
 
 import redis
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
@@ -26,6 +30,8 @@ COOKIE_NAME = "idp_session"
 # language, and a reminder to check personal details after a recovery.
 KEPT_ACROSS_LOGIN = ("pending", "lang", "remind_details")
 SHARED_COMPUTER_MAX_AGE = 30 * 60  # long enough for one errand, short enough for the next person in line
+USER_AGENT_KEPT = 300  # characters: enough to name a browser, not a place to store a megabyte per session
+LAST_USE_EVERY = 60  # seconds between writes of a session's last use
 
 # KEYS: the user's index. ARGV: session key prefix. Returns what the live sessions held.
 _END_ALL = """
@@ -41,10 +47,24 @@ redis.call('DEL', KEYS[1])
 return ended
 """
 
+# KEYS: the user's index. ARGV: session key prefix, storage id. What the session held, if it was the user's.
+_END_ONE = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 0 then return false end
+redis.call('SREM', KEYS[1], ARGV[2])
+local data = redis.call('GET', ARGV[1] .. ARGV[2])
+redis.call('DEL', ARGV[1] .. ARGV[2])
+return data
+"""
+
 
 def _storage_id(cookie_value: str) -> str:
     # Stored hashed so a read of Redis does not yield cookies to replay.
     return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+def handle(storage_id: str) -> str:
+    """How a page names a session: not the storage id, which is a Redis key."""
+    return hashlib.sha256(f"session-handle:{storage_id}".encode()).hexdigest()[:32]
 
 
 class ServerSession(CallbackDict, SessionMixin):
@@ -80,6 +100,7 @@ class RedisSessionInterface(SessionInterface):
         self.idle_timeout = idle_timeout
         self.max_age = max_age
         self._end_all = client.register_script(_END_ALL)
+        self._end_one = client.register_script(_END_ONE)
 
     def open_session(self, app: Flask, request) -> ServerSession:
         cookie_value = request.cookies.get(COOKIE_NAME)
@@ -105,6 +126,7 @@ class RedisSessionInterface(SessionInterface):
                 return
         if not session and not session.cookie_value:
             return
+        _note_use(session)
         if session.cookie_value is None:
             if not session.modified:
                 return
@@ -151,6 +173,33 @@ class RedisSessionInterface(SessionInterface):
         ended = self._end_all(keys=[self.keys("user-sessions", user_id)], args=[self.keys("session", "")])
         return [json.loads(data) for data in ended]
 
+    def sessions_of(self, user_id: int) -> dict[str, dict]:
+        """The live signed-in sessions of a citizen, by storage id."""
+        storage_ids = sorted(self.redis.smembers(self.keys("user-sessions", user_id)))
+        pipe = self.redis.pipeline()
+        for sid in storage_ids:
+            pipe.get(self.keys("session", sid))
+        records = pipe.execute() if storage_ids else []
+        found = {sid: json.loads(raw) for sid, raw in zip(storage_ids, records, strict=True) if raw}
+        return {sid: data for sid, data in found.items()
+                if data.get("user_id") == user_id and time.time() - data.get("created", 0) < self._max_age(data)}
+
+    def end_one(self, user_id: int, storage_id: str) -> dict | None:
+        """End one session of a citizen, if it is theirs; what it held."""
+        data = self._end_one(keys=[self.keys("user-sessions", user_id)], args=[self.keys("session", ""), storage_id])
+        return json.loads(data) if data else None
+
+
+def _note_use(session: ServerSession) -> None:
+    """Keep a signed-in session's device, address and last use up to date, writing at most once a minute."""
+    if not session.get("user_id") or not has_request_context():
+        return
+    address = request.remote_addr
+    if session.get("ip") != address or time.time() - session.get("seen", 0) >= LAST_USE_EVERY:
+        session["seen"] = int(time.time())
+        session["ip"] = address
+        session["device"] = request.headers.get("User-Agent", "")[:USER_AGENT_KEPT]
+
 
 def begin_login(session: ServerSession, user_id: int, amr: list[str], shared_computer: bool | None = None) -> None:
     """Start a signed-in session under a new cookie (no session fixation); a login says whether
@@ -180,6 +229,20 @@ def end(session: ServerSession) -> None:
 def end_all_for_user(user_id: int) -> list[dict]:
     """End every signed-in session of a citizen (password reset, help desk); what they held."""
     return current_app.session_interface.end_all_for_user(user_id)
+
+
+def sessions_of(user_id: int) -> dict[str, dict]:
+    """The citizen's live signed-in sessions, by storage id (``/account/sessions``)."""
+    return current_app.session_interface.sessions_of(user_id)
+
+
+def end_one(user_id: int, storage_id: str) -> dict | None:
+    """End one of the citizen's sessions on every instance; what it held, or None if it was not theirs."""
+    return current_app.session_interface.end_one(user_id, storage_id)
+
+
+def storage_id_of(session: ServerSession) -> str | None:
+    return _storage_id(session.cookie_value) if session.cookie_value else None
 
 
 def sign_out_keeping_requests(session: ServerSession) -> None:

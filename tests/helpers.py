@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -181,3 +182,55 @@ def screenshot(browser, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     prefix = getattr(browser, "screenshot_prefix", "")  # Firefox's beside Chromium's, not over them
     browser.screenshot(path=str(SCREENSHOTS / f"{prefix}{name}.png"), full_page=True)
+
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+class LogoutEndpoint:
+    """A relying party's back-channel logout URI: keeps every POST it gets; answers 503 to the
+    first ``failures`` calls (a service being redeployed), 200 afterwards."""
+
+    def __init__(self, failures: int = 0):
+        self.failures = failures
+        self.calls: list[dict] = []
+        self.lock = threading.Lock()
+
+    @Request.application
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            status = 503 if len(self.calls) < self.failures else 200
+            self.calls.append({"at": time.monotonic(), "path": request.path, "method": request.method,
+                               "content_type": request.mimetype, "form": request.form.to_dict(flat=False),
+                               "status": status})
+        return Response("", status=status, headers={"Cache-Control": "no-store"})
+
+    def accepted(self, path: str | None = None) -> list[dict]:
+        """The calls answered 200 (at ``path`` when given)."""
+        return [call for call in self.calls if call["status"] == 200 and path in (None, call["path"])]
+
+
+def logout_token(browser, call: dict, client_id: str) -> dict:
+    """What the relying party does with a POST to its endpoint: check the logout token; its claims."""
+    assert call["method"] == "POST" and call["content_type"] == "application/x-www-form-urlencoded"
+    assert list(call["form"]) == ["logout_token"] and len(call["form"]["logout_token"]) == 1
+    token = call["form"]["logout_token"][0]
+    header = jose_jwt.get_unverified_header(token)
+    assert header["typ"] == "logout+jwt"
+    jwks = browser.get("/oauth/jwks").get_json()
+    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    claims = jose_jwt.decode(token, key, algorithms=[header["alg"]], audience=client_id, issuer="http://localhost:5000")
+    assert claims["events"] == {BACKCHANNEL_EVENT: {}}
+    assert claims["jti"]
+    assert "nonce" not in claims
+    assert abs(claims["iat"] - time.time()) < 30
+    assert time.time() < claims["exp"] <= time.time() + 130  # short-lived: about two minutes
+    return claims
+
+
+def submit(browser, path: str, **fields):
+    """What a citizen does on a page of forms: open it, fill in ``fields`` (the CSRF token of the page
+    added), send it; the POST's response."""
+    page = browser.get(path)
+    assert page.status_code == 200, (path, page.status_code)
+    return browser.post(path, data={"csrf_token": csrf_token(page.data), **fields})

@@ -4,20 +4,18 @@ checks it with python-jose against the published keys."""
 
 from __future__ import annotations
 
-import threading
-import time
 from urllib.parse import urlencode
 
 import pytest
-from jose import jwt as jose_jwt
-from werkzeug.wrappers import Request, Response
 
 from helpers import (
+    LogoutEndpoint,
     csrf_token,
     deliver,
     get_code,
     jose_claims,
     link_in,
+    logout_token,
     make_client,
     make_user,
     redeem,
@@ -28,29 +26,6 @@ ISSUER = "http://localhost:5000"
 JOB = "backchannel.logout"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 NEW_PASSWORD = "a walk along the river at dawn"
-
-
-class LogoutEndpoint:
-    """A relying party's back-channel logout URI: keeps every POST it gets; answers 503 to the
-    first ``failures`` calls (a service being redeployed), 200 afterwards."""
-
-    def __init__(self, failures: int = 0):
-        self.failures = failures
-        self.calls: list[dict] = []
-        self.lock = threading.Lock()
-
-    @Request.application
-    def __call__(self, request: Request) -> Response:
-        with self.lock:
-            status = 503 if len(self.calls) < self.failures else 200
-            self.calls.append({"at": time.monotonic(), "path": request.path, "method": request.method,
-                               "content_type": request.mimetype, "form": request.form.to_dict(flat=False),
-                               "status": status})
-        return Response("", status=status, headers={"Cache-Control": "no-store"})
-
-    def accepted(self, path: str | None = None) -> list[dict]:
-        """The calls answered 200 (at ``path`` when given)."""
-        return [call for call in self.calls if call["status"] == 200 and path in (None, call["path"])]
 
 
 @pytest.fixture
@@ -78,24 +53,6 @@ def sign_in(browser, client_id: str, secret: str) -> dict:
     code = get_code(browser, client_id)["code"]
     id_token = redeem(browser, client_id, secret, code).get_json()["id_token"]
     return {**jose_claims(browser, id_token, audience=client_id), "id_token": id_token}
-
-
-def logout_token(browser, call: dict, client_id: str) -> dict:
-    """What the relying party does with a POST to its endpoint: check the logout token; its claims."""
-    assert call["method"] == "POST" and call["content_type"] == "application/x-www-form-urlencoded"
-    assert list(call["form"]) == ["logout_token"] and len(call["form"]["logout_token"]) == 1
-    token = call["form"]["logout_token"][0]
-    header = jose_jwt.get_unverified_header(token)
-    assert header["typ"] == "logout+jwt"
-    jwks = browser.get("/oauth/jwks").get_json()
-    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
-    claims = jose_jwt.decode(token, key, algorithms=[header["alg"]], audience=client_id, issuer=ISSUER)
-    assert claims["events"] == {EVENT: {}}
-    assert claims["jti"]
-    assert "nonce" not in claims
-    assert abs(claims["iat"] - time.time()) < 30
-    assert time.time() < claims["exp"] <= time.time() + 130  # short-lived: about two minutes
-    return claims
 
 
 def queued(redis) -> list[str]:

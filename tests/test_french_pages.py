@@ -180,3 +180,28 @@ def test_french_punctuation_takes_a_non_breaking_space():
                 continue
             wrong.append(french[max(0, at - 25):at + 1])
     assert not wrong
+
+
+def test_the_account_pages_are_all_french(client, db):
+    """Mes services, Mes sessions, Supprimer mon compte: ordinary and error states, and the last page."""
+    make_user(db)
+    client_id, _secret = make_client(db, name="Transports scolaires")
+    assert login(client).status_code == 303
+    client.get(authorize_url(client_id))  # signed in to a service, so the services page lists one
+    for path in ("/account/services", "/account/sessions", "/account/delete"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert_french(page)
+    token = csrf_token(client.get("/account/services").data)
+    assert_french(client.post("/account/services", data={"csrf_token": token, "client_id": "inconnu"}))
+    assert_french(client.post("/account/sessions", data={"csrf_token": token, "session": "0" * 32}))
+    refused = client.post("/account/delete", data={"csrf_token": token, "current_password": "x"})
+    assert refused.status_code == 400
+    assert_french(refused)
+    removed = client.post("/account/services", data={"csrf_token": token, "client_id": client_id},
+                          follow_redirects=True)
+    assert "Transports scolaires n’a plus accès à votre compte." in removed.get_data(as_text=True)
+    assert_french(removed)
+    deleted = client.post("/account/delete", data={"csrf_token": token, "current_password": PASSWORD, "confirm": "y"})
+    assert "<h1>Votre compte est supprimé</h1>" in deleted.get_data(as_text=True)
+    assert_french(deleted)

@@ -2,7 +2,8 @@
 password reset, help-desk revocation), every relying party that signed in through that
 session and registered a ``backchannel_logout_uri`` receives a signed logout token.
 
-Sending is a job, off the request path, retried with back-off like mail: a relying
+The subject is worked out when the job is queued (the account may be deleted by the time it
+runs).  Sending is a job, off the request path, retried with back-off like mail: a relying
 party that is down learns of the logout when it comes back (within ``DELIVERY_WINDOW``).
 """
 
@@ -30,16 +31,8 @@ TIMEOUT = 10
 
 def notify(user_id: int | None, sid: str | None, client_ids: list[str]) -> int:
     """Queue a logout token for each service of an ended session that asked for one; how many."""
-    if not user_id or not client_ids:
-        return 0
-    queued = 0
-    for client_id in client_ids:
-        client = provider().clients(client_id)
-        if client is not None and client.backchannel_logout_uri:
-            jobs().enqueue(JOB, {"client_id": client_id, "user_id": user_id, "sid": sid},
-                           expires_at=int(time.time()) + DELIVERY_WINDOW)
-            queued += 1
-    return queued
+    user = db_session().get(User, user_id) if user_id and client_ids else None
+    return _queue(user, sid, client_ids) if user is not None else 0
 
 
 def notify_ended(sessions: list[dict]) -> int:
@@ -47,11 +40,29 @@ def notify_ended(sessions: list[dict]) -> int:
     return sum(notify(data.get("user_id"), data.get("sid"), data.get("clients", [])) for data in sessions)
 
 
-def logout_token(user: User, client, sid: str | None) -> str:
+def notify_account_deleted(user: User, client_ids: set[str]) -> int:
+    """Tell every service the citizen signed in to that the account is gone: one token without ``sid``
+    (every session of that subject, §2.4)."""
+    return _queue(user, None, sorted(client_ids))
+
+
+def _queue(user: User, sid: str | None, client_ids: list[str]) -> int:
+    # The subject is worked out now: the account may be gone, and its id given to another, when the job runs.
+    queued = 0
+    for client_id in client_ids:
+        client = provider().clients(client_id)
+        if client is not None and client.backchannel_logout_uri:
+            jobs().enqueue(JOB, {"client_id": client_id, "user_id": user.id, "sid": sid,
+                                 "sub": subject_for(user, client)}, expires_at=int(time.time()) + DELIVERY_WINDOW)
+            queued += 1
+    return queued
+
+
+def logout_token(subject: str, client, sid: str | None) -> str:
     ctx = provider()
     now = int(time.time())
     claims = {"iss": ctx.issuer, "aud": client.client_id, "iat": now, "exp": now + TOKEN_TTL,
-              "jti": secrets.token_urlsafe(16), "sub": subject_for(user, client), "events": {EVENT: {}}}
+              "jti": secrets.token_urlsafe(16), "sub": subject, "events": {EVENT: {}}}
     if sid:
         claims["sid"] = sid
     alg = client.id_token_signed_response_alg or "RS256"
@@ -62,11 +73,16 @@ def logout_token(user: User, client, sid: str | None) -> str:
 def deliver(payload: dict) -> None:
     """The job: POST the logout token; anything but 200/204 is retried."""
     client = provider().clients(payload["client_id"])
-    user = db_session().get(User, payload["user_id"])
-    if client is None or not client.backchannel_logout_uri or user is None:
-        return  # the service or the account is gone: nobody left to tell
+    if client is None or not client.backchannel_logout_uri:
+        return  # the service is gone: nobody left to tell
+    subject = payload.get("sub")
+    if subject is None:  # a job queued before subjects were worked out at once
+        user = db_session().get(User, payload["user_id"])
+        if user is None:
+            return
+        subject = subject_for(user, client)
     response = requests.post(client.backchannel_logout_uri, timeout=TIMEOUT, allow_redirects=False,
-                             data={"logout_token": logout_token(user, client, payload.get("sid"))},
+                             data={"logout_token": logout_token(subject, client, payload.get("sid"))},
                              headers={"Cache-Control": "no-store"})
     if response.status_code not in (200, 204):
         raise RuntimeError(f"{client.client_id} answered {response.status_code} to the logout token")

@@ -42,7 +42,7 @@ def save_token(token: dict, request) -> None:
         family_id = _store_refresh_token(token, request)
         link_access_token(family_id, claims["jti"], claims["exp"])
     if request.user is not None:
-        link_user_access_token(request.user.id, claims["jti"], claims["exp"])
+        link_user_access_token(request.user.id, claims["jti"], claims["exp"], request.client.client_id)
     code_hash = getattr(request, "code_hash", None)
     if code_hash:
         grants.remember_code_issue(code_hash, family_id, claims["jti"], claims["exp"])

@@ -86,15 +86,19 @@ def link_access_token(family_id: str, jti: str, exp: int) -> None:
     _remember_access_token(provider().keys("family-at", family_id), jti, exp)
 
 
-def link_user_access_token(user_id: int, jti: str, exp: int) -> None:
-    """Remember a citizen's access tokens, so the help desk can deny them all at once."""
+def link_user_access_token(user_id: int, jti: str, exp: int, client_id: str | None = None) -> None:
+    """Remember a citizen's access tokens, so the help desk can deny them all at once, and the
+    citizen those of one service ("Retirer l'accès")."""
     _remember_access_token(provider().keys("user-at", user_id), jti, exp)
+    if client_id:
+        _remember_access_token(provider().keys("user-client-at", user_id, client_id), jti, exp)
 
 
-def revoke_user_access_tokens(user_id: int) -> int:
-    """Deny every live access token of a citizen; how many were not denied yet."""
+def revoke_user_access_tokens(user_id: int, client_id: str | None = None) -> int:
+    """Deny every live access token of a citizen (given to ``client_id`` only, when given); how many
+    were not denied yet."""
     ctx = provider()
-    key = ctx.keys("user-at", user_id)
+    key = ctx.keys("user-client-at", user_id, client_id) if client_id else ctx.keys("user-at", user_id)
     denied = 0
     for jti, exp in ctx.redis.zrangebyscore(key, time.time(), "+inf", withscores=True):
         if not is_access_token_denied(jti):
@@ -129,14 +133,15 @@ def revoke_family(family_id: str) -> int:
     return result.rowcount
 
 
-def revoke_user_refresh_tokens(user_id: int) -> int:
-    """Revoke every live refresh token of a citizen, and the access tokens their families issued;
-    how many live refresh tokens there were."""
-    live = db_session().scalars(
-        select(RefreshToken.family_id)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None), RefreshToken.used_at.is_(None),
-               RefreshToken.expires_at > utcnow())
-    ).all()
+def revoke_user_refresh_tokens(user_id: int, client_id: str | None = None) -> int:
+    """Revoke every live refresh token of a citizen (given to ``client_id`` only, when given), and the
+    access tokens their families issued; how many live refresh tokens there were."""
+    statement = select(RefreshToken.family_id).where(
+        RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None), RefreshToken.used_at.is_(None),
+        RefreshToken.expires_at > utcnow())
+    if client_id:
+        statement = statement.where(RefreshToken.client_id == client_id)
+    live = db_session().scalars(statement).all()
     for family_id in set(live):
         revoke_family(family_id)
     return len(live)
