@@ -16,6 +16,7 @@ from . import (
     db,
     devmail,
     errors,
+    footer_pages,
     health,
     help_contact,
     i18n,
@@ -30,6 +31,7 @@ from . import (
     relying_party,
     security_headers,
     sessions,
+    theme,
 )
 from . import config as settings
 from .keys import SigningKeys
@@ -48,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, sends_mail: bool = Tr
     ``sends_mail=False`` is for the commands that deliver no mail (``idp clients``, ``idp
     users``...): they run in production without ``IDP_SMTP_URL``, which the server requires."""
     values = settings.load(config)
-    app = Flask(__name__, template_folder=values["IDP_THEME_DIR"], static_folder=None)
+    app = Flask(__name__, template_folder=None, static_folder=None)
     app.config.update(values)
     _prepare_instance(app)
     _attach_storage(app, sends_mail)
@@ -98,6 +100,7 @@ def _attach_storage(app: Flask, sends_mail: bool) -> None:
 
 def _attach_web(app: Flask) -> None:
     i18n.init_app(app)
+    theme.init_app(app)
     help_contact.init_app(app)
     relying_party.init_app(app)
     # Larger than any form (the help form, at most ~30 KiB encoded): bigger bodies answer 413 unread.
@@ -114,6 +117,7 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(account.bp)
     admin.init_app(app, csrf)
     app.register_blueprint(health.bp)
+    app.register_blueprint(footer_pages.bp)
     devmail.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)

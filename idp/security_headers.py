@@ -8,7 +8,9 @@ except what a view declares cacheable itself: the public documents, discovery an
 
 from flask import Flask, g
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src {images}; frame-ancestors 'none'; base-uri 'none'"
+# 'self' for styles, images and fonts: the theme's files, served at /theme/ (idp/theme.py).
+CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src {images}; font-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
 IMAGES = ("'self'", "data:")
 
 
