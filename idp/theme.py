@@ -4,7 +4,9 @@
 searched first and the bundled ones fill in, so a region overrides ``base.html``, one page
 (``pages/fr/mentions-legales.html``) or one mail and nothing else. Its ``static/`` files (a
 stylesheet, a logo, a font) are served at ``/theme/<path>``, again theme first then bundled.
-Templates see ``brand`` (the name, the RGAA status) and ``theme_url()``.
+Templates see ``brand`` (the name, the RGAA status), ``theme_url()`` and ``theme_has()``.
+A region that changes only colours ships ``static/brand.css`` (custom properties), linked
+after the bundled stylesheet; one that replaces ``static/theme.css`` takes over every rule.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def static_file(name: str) -> Path | None:
     return None
 
 
+def theme_has(name: str) -> bool:
+    return static_file(name) is not None
+
+
 def theme_url(name: str) -> str:
     """The URL of a theme file, carrying its version so that browsers may keep it a day."""
     path = static_file(name)
@@ -72,7 +78,7 @@ def _template_helpers() -> dict:
     config = current_app.config
     return {"brand": {"name": config["IDP_BRAND_NAME"], "status": config["IDP_ACCESSIBILITY_STATUS"],
                       "status_text": STATUS[config["IDP_ACCESSIBILITY_STATUS"]]},
-            "theme_url": theme_url}
+            "theme_url": theme_url, "theme_has": theme_has}
 
 
 def init_app(app: Flask) -> None:

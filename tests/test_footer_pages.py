@@ -9,7 +9,8 @@ import re
 import pytest
 from test_french_pages import FrenchText, assert_french
 
-from helpers import login, make_user
+from conftest import free_port
+from helpers import SCREENSHOTS, login, make_user, served
 
 FOOTER_LINKS = ['<a href="/accessibilite">Accessibilité\u00a0: non conforme</a>',
                 '<a href="/mentions-legales">Mentions légales</a>',
@@ -168,3 +169,47 @@ def test_a_theme_with_only_french_pages_serves_them_to_english_readers_too(build
 def test_the_pages_only_answer_get(client, method):
     answer = getattr(client, method)("/mentions-legales")
     assert answer.status_code == 405
+
+
+# --- in a browser, at 320 px ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def narrow(browser, build_app, tmp_path):
+    """Chromium at 320 px wide, with JavaScript on (to measure the page), against a provider whose
+    theme changes only its colours (static/brand.css); yields (page, provider URL)."""
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static/brand.css").write_text(":root { --brand: #8a1538; }\n")
+    port = free_port()
+    app = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_THEME_DIR=str(tmp_path))
+    context = browser.context.browser.new_context(viewport={"width": 320, "height": 640}, locale="fr-FR")
+    with served(app, port) as idp:
+        yield context.new_page(), idp
+    context.close()
+
+
+def test_the_footer_at_320_px_fits_has_large_targets_and_a_visible_focus(narrow):
+    page, idp = narrow
+    page.goto(f"{idp}/login")
+    assert page.locator("h1").inner_text() == "Se connecter"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320  # nothing to scroll sideways
+    links = page.locator("footer nav a")
+    assert links.all_inner_texts() == ["Accessibilité\u00a0: non conforme", "Mentions légales",
+                                       "Données personnelles", "Aide et contact"]
+    for box in (links.nth(i).bounding_box() for i in range(links.count())):
+        assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 320, box
+    for target in ("header a.brand", "header nav a", "button[type=submit]"):
+        box = page.locator(target).first.bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44, (target, box)
+    # The stylesheet and the theme's colours loaded under the CSP: the links take the region's colour.
+    assert links.first.evaluate("a => getComputedStyle(a).color") == "rgb(138, 21, 56)"
+    links.first.focus()
+    outline = links.first.evaluate("a => [getComputedStyle(a).outlineStyle, getComputedStyle(a).outlineWidth]")
+    assert outline == ["solid", "3px"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "footer-320.png"), full_page=True)
+    links.first.click()
+    assert page.locator("h1").inner_text() == "Déclaration d’accessibilité"
+    for path, french, _english in PAGES:  # long texts, addresses and tables fit too
+        page.goto(f"{idp}{path}")
+        assert page.locator("h1").inner_text() == french
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
