@@ -213,3 +213,8 @@ def test_the_footer_at_320_px_fits_has_large_targets_and_a_visible_focus(narrow)
         page.goto(f"{idp}{path}")
         assert page.locator("h1").inner_text() == french
         assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
+
+
+def test_the_statement_names_the_site_by_its_issuer_not_by_a_forged_host(client):
+    page = client.get("/accessibilite", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert "s’applique à Sésame (http://localhost:5000)" in page and "evil.example" not in page
