@@ -69,6 +69,15 @@ def test_the_default_brand_is_sesame(client):
     assert "<title>Se connecter — Sésame</title>" in page and '<a class="brand" href="/">Sésame</a>' in page
 
 
+def test_the_brand_and_theme_defaults_follow_the_design(tmp_path):
+    from idp import config
+
+    values = config.load({"IDP_INSTANCE_DIR": str(tmp_path)}, environ={})
+    assert values["IDP_BRAND_NAME"] == "Sésame" and values["IDP_THEME_DIR"] is None
+    assert values["IDP_ACCESSIBILITY_STATUS"] == "none"  # RGAA: a site never audited is "non conforme"
+    assert values["IDP_MAIL_FROM"] == "Sésame <no-reply@localhost>"
+
+
 def test_the_brand_is_escaped_where_it_is_shown(build_app):
     page = build_app(IDP_BRAND_NAME="<b>Région</b>").test_client().get("/login").get_data(as_text=True)
     assert "<title>Se connecter — &lt;b&gt;Région&lt;/b&gt;</title>" in page and "<b>Région</b>" not in page
@@ -136,7 +145,7 @@ def test_without_a_theme_only_the_bundled_templates_are_used(client):
 
 
 def test_a_theme_folder_that_does_not_exist_stops_the_start(build_app, tmp_path):
-    with pytest.raises(ConfigError, match="IDP_THEME_DIR: .* is not a folder"):
+    with pytest.raises(ConfigError, match=r"IDP_THEME_DIR: .* is not a folder"):
         build_app(IDP_THEME_DIR=str(tmp_path / "nowhere"))
 
 
