@@ -196,3 +196,26 @@ def test_the_page_csp_allows_the_themes_files_and_nothing_from_elsewhere(client)
     assert directives["img-src"] == "'self' data:"
     assert directives["font-src"] == "'self'"
     assert "script-src" not in directives
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two #rgb or #rrggbb colours."""
+    def luminance(colour: str) -> float:
+        digits = colour.lstrip("#")
+        digits = "".join(c * 2 for c in digits) if len(digits) == 3 else digits
+        channels = [int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_bundled_colours_keep_text_at_4_5_to_1_at_least():
+    css = (BUNDLED / "static/theme.css").read_text()
+    colour = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{3,6})\b", css))
+    pairs = [("text", "background"), ("text", "surface"), ("brand", "surface"), ("brand", "background"),
+             ("brand-text", "brand"), ("grey", "surface"), ("grey", "background"), ("red", "surface")]
+    for text, background in pairs:
+        assert contrast(colour[text], colour[background]) >= 4.5, (text, background)
+    assert contrast(colour["red"], "#ffe9e9") >= 4.5  # the error box
+    assert contrast(colour["focus"], colour["surface"]) >= 3  # the focus outline (WCAG 1.4.11)
