@@ -20,6 +20,7 @@ from . import (
     db,
     devmail,
     errors,
+    footer_pages,
     form_errors,
     health,
     help_contact,
@@ -36,6 +37,7 @@ from . import (
     relying_party,
     security_headers,
     sessions,
+    theme,
 )
 from . import config as settings
 from .keys import SigningKeys
@@ -54,7 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, sends_mail: bool = Tr
     ``sends_mail=False`` is for the commands that deliver no mail (``idp clients``, ``idp
     users``...): they run in production without ``IDP_SMTP_URL``, which the server requires."""
     values = settings.load(config)
-    app = Flask(__name__, template_folder=values["IDP_THEME_DIR"], static_folder=None)
+    app = Flask(__name__, template_folder=None, static_folder=None)
     app.config.update(values)
     _prepare_instance(app)
     _attach_storage(app, sends_mail)
@@ -106,6 +108,7 @@ def _attach_web(app: Flask) -> None:
     i18n.init_app(app)
     form_errors.init_app(app)
     password_toggle.init_app(app)
+    theme.init_app(app)
     help_contact.init_app(app)
     relying_party.init_app(app)
     # Larger than any form (the help form, at most ~30 KiB encoded): bigger bodies answer 413 unread.
@@ -124,6 +127,7 @@ def _attach_web(app: Flask) -> None:
         app.register_blueprint(page.bp)
     admin.init_app(app, csrf)
     app.register_blueprint(health.bp)
+    app.register_blueprint(footer_pages.bp)
     devmail.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)

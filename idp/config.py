@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -114,6 +115,17 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
     return tuple(networks)
 
 
+RGAA = ("none", "partial", "full")  # non conforme, partiellement conforme, totalement conforme
+
+
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        if raw.strip() not in allowed:
+            raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+        return raw.strip()
+    return parse
+
+
 ADMIN_NETWORKS = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
 
 SETTINGS: tuple[Setting, ...] = (
@@ -128,7 +140,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_SIGNING_KEYS", None, "Private JWKS file; default `<instance>/jwks.private.json`, generated"),
     Setting("IDP_SMTP_URL", None, "Outgoing mail server; unset keeps mails in a development mailbox",
             _url("smtp", "smtp+starttls", "smtps")),
-    Setting("IDP_MAIL_FROM", "Sésame <no-reply@localhost>", "Sender of every mail"),
+    Setting("IDP_BRAND_NAME", "Sésame", "Name shown in every page's header and title, and signing every mail"),
+    Setting("IDP_ACCESSIBILITY_STATUS", "none",
+            "RGAA conformance shown in the footer: `none` (never audited), `partial` or `full`", _choice(*RGAA)),
+    Setting("IDP_MAIL_FROM", None, "Sender of every mail; default `<IDP_BRAND_NAME> <no-reply@localhost>`"),
     Setting("IDP_HELPDESK_EMAIL", None, "Where help-desk requests are sent (one bare address)", _email),
     Setting("IDP_HELPDESK_PHONE", None, "The help desk's phone number, shown with its address"),
     Setting("IDP_HELPDESK_DELAY_DAYS", 5, "Days the help desk announces for an answer to a request", _int(1)),
@@ -137,7 +152,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_PASSWORD_MIN_LENGTH", 15, "Shortest password accepted (never below 8)", _password_min),
     Setting("IDP_ENV", None, "`development` for `idp serve`, `production` under gunicorn", _env),
     Setting("IDP_PLUGINS", ["recovery"], "Plugins to enable, by entry-point name (`idp.plugins`)", _names),
-    Setting("IDP_THEME_DIR", str(BUNDLED_THEME), "Folder of the Jinja templates (pages and mails)"),
+    Setting("IDP_THEME_DIR", None, "Theme folder: its templates and `static/` files first, the bundled ones after"),
     Setting("IDP_DEFAULT_LOCALE", "fr", "Language when the browser asks for none we have", _locale),
     Setting("IDP_SESSION_IDLE_TIMEOUT", 1800, "A login session ends after this many idle seconds", _int(60)),
     Setting("IDP_SESSION_MAX_AGE", 36000, "A login session ends this many seconds after login", _int(60)),
@@ -230,7 +245,8 @@ def _derive(values: dict) -> dict:
     values["IDP_DATABASE_URL"] = _database_url(values["IDP_DATABASE_URL"] or f"sqlite:///{instance / 'idp.sqlite3'}")
     values["IDP_SIGNING_KEYS"] = values["IDP_SIGNING_KEYS"] or str(instance / "jwks.private.json")
     values["IDP_ENV"] = values["IDP_ENV"] or "production"
-    if not Path(values["IDP_THEME_DIR"]).is_dir():
+    values["IDP_MAIL_FROM"] = values["IDP_MAIL_FROM"] or str(Address(values["IDP_BRAND_NAME"], "no-reply", "localhost"))
+    if values["IDP_THEME_DIR"] is not None and not Path(values["IDP_THEME_DIR"]).is_dir():
         raise ConfigError(f"IDP_THEME_DIR: {values['IDP_THEME_DIR']} is not a folder")
     if values["IDP_SESSION_IDLE_TIMEOUT"] > values["IDP_SESSION_MAX_AGE"]:
         raise ConfigError("IDP_SESSION_IDLE_TIMEOUT: must not exceed IDP_SESSION_MAX_AGE")

@@ -10,9 +10,10 @@ from flask import Flask, g
 
 from .password_toggle import SOURCE as PASSWORD_TOGGLE
 
-# The one script allowed is the "show password" button's, by its hash (see password_toggle).
-CSP = ("default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; img-src {images}; "
-       "frame-ancestors 'none'; base-uri 'none'")
+# The one script allowed is the "show password" button's, by its hash (see password_toggle);
+# 'self' for styles, images and fonts: the theme's files, served at /theme/ (idp/theme.py).
+CSP = ("default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; img-src {images}; "
+       "font-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 IMAGES = ("'self'", "data:")
 
 
