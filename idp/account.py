@@ -27,6 +27,7 @@ from .models import AuditEvent, Client, User
 from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
 from .sessions import begin_login, sign_out_keeping_requests
+from .theme import brand_name
 from .users import email_key, set_verified_email
 
 bp = Blueprint("account", __name__)
@@ -126,7 +127,8 @@ def recent_activity(user: User) -> list[dict]:
 def _ask_to_confirm(user: User, new_address: str) -> None:
     ttl = current_app.config["IDP_VERIFY_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, EMAIL_CHANGE, ttl, data={"email": new_address})
-    mail.send(new_address, "account/email_change", _l("Confirm your new e-mail address for Sésame"),
+    mail.send(new_address, "account/email_change",
+              _l("Confirm your new e-mail address for %(brand)s", brand=brand_name()),
               user=user, hours=ttl // 3600, link=mail.link("account.confirm_email", token=token))
 
 

@@ -33,6 +33,7 @@ from .login_state import current_user, sign_in_first
 from .models import AuditEvent, HelpRequest, RefreshToken, User
 from .oidc import backchannel
 from .sessions import sessions_of, sign_out_keeping_requests
+from .theme import brand_name
 
 bp = Blueprint("account_deletion", __name__)
 PERSONAL_DETAILS = {"username", "email", "typed_hmac", "ip", "given_name", "family_name", "birthdate"}
@@ -58,7 +59,7 @@ def delete_account():
 
 def erase(user: User) -> dict[str, int]:
     """Steps 2 to 7 above; what was revoked."""
-    mail.send(user.email, "account/deleted", _l("Your Sésame account is deleted"), user=user)
+    mail.send(user.email, "account/deleted", _l("Your %(brand)s account is deleted", brand=brand_name()), user=user)
     services = services_signed_in_to(user)
     revoked = revoke_access(user, tell_services=False)
     revoked["logouts"] = backchannel.notify_account_deleted(user, services)

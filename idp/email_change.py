@@ -31,6 +31,7 @@ from .identity import mask_email
 from .models import User
 from .one_time_tokens import OneTimeToken, one_time_tokens
 from .plugins import hooks
+from .theme import brand_name
 from .users import find_by_email, set_verified_email
 
 CANCEL = "email-cancel"  # one-time token purpose
@@ -44,7 +45,7 @@ def tell_old_address(user: User, old_address: str, new_address: str, by_help_des
     ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
     data = {"email": old_address, **({"by_help_desk": True} if by_help_desk else {})}
     token = one_time_tokens().issue(user.id, CANCEL, ttl, data=data, kept=True)
-    mail.send(old_address, "account/email_changed", _l("Your Sésame e-mail address was changed"),
+    mail.send(old_address, "account/email_changed", _l("Your %(brand)s e-mail address was changed", brand=brand_name()),
               user=user, new_address=mask_email(new_address), days=ttl // 86400, by_help_desk=by_help_desk,
               link=mail.link("account.cancel_email_change", token=token))
 

@@ -74,6 +74,11 @@ def static(name: str):
     return response
 
 
+def brand_name() -> str:
+    """The name the pages and mails give the service (``IDP_BRAND_NAME``)."""
+    return current_app.config["IDP_BRAND_NAME"]
+
+
 def _template_helpers() -> dict:
     config = current_app.config
     return {"brand": {"name": config["IDP_BRAND_NAME"], "status": config["IDP_ACCESSIBILITY_STATUS"],

@@ -37,7 +37,8 @@ from helpers import deliver, idp_env, served
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")
 FRENCH_CATALOG = Path(__file__).resolve().parent.parent / "idp/translations/fr/LC_MESSAGES/messages.po"
 TO = "jean.dupont@example.fr"
-SUBJECT_EN = "Your Sésame identifier"
+SUBJECT = "Your %(brand)s identifier"
+SUBJECT_EN = SUBJECT % {"brand": "Sésame"}
 PREFIX = "idp:"
 
 
@@ -48,7 +49,7 @@ def queue_mail(app, lang: str | None = "en", to: str = TO, expires_at: int | Non
     link = f"http://localhost:5000/login?token={secrets.token_urlsafe(16)}"
     user = User(username="jean.dupont", given_name="Jean", email=to)
     with app.test_request_context():
-        job_id = mail.send(to, "recovery/identifier", _l(SUBJECT_EN), lang=lang, expires_at=expires_at,
+        job_id = mail.send(to, "recovery/identifier", _l(SUBJECT, brand="Sésame"), lang=lang, expires_at=expires_at,
                            user=user, link=link)
     return job_id, link
 
@@ -98,10 +99,10 @@ def settle(sink, count: int, seconds: float = 0.5) -> None:
 def french(msgid: str) -> str:
     with FRENCH_CATALOG.open("rb") as handle:
         catalog = read_po(handle, locale="fr")
-    message = catalog.get(msgid)
+    message = catalog.get(msgid) or catalog.get(msgid.replace("Sésame", "%(brand)s"))  # the default brand
     assert message is not None and message.string and not message.fuzzy, \
         f"{msgid!r} has no French translation in {FRENCH_CATALOG}"
-    return message.string
+    return message.string.replace("%(brand)s", "Sésame")
 
 
 class Refusing:

@@ -134,6 +134,8 @@ def mails(app, smtp, expected: int) -> list:
 
 def french(app, message, **variables) -> str:
     """``message`` as the French catalog says it (and a check that the catalog does say it)."""
+    if "Sésame" in message:  # the default brand, a parameter of the sentence
+        message, variables = message.replace("Sésame", "%(brand)s"), {**variables, "brand": "Sésame"}
     with app.test_request_context(), force_locale("fr"):
         translated = gettext(message, **variables)
     assert translated != (message % variables if variables else message), f"{message!r}: no French in {CATALOG}"

@@ -98,11 +98,20 @@ def test_mails_are_signed_with_the_brand_and_the_help_contact(build_app, smtp):
     message = smtp.wait_for(1)[0]
     text, html = smtp.text(message).replace("\r\n", "\n"), smtp.html(message)
     assert "— Mon compte Occitanie\nAssistance\u00a0: assistance@occitanie.example.fr · 05 61 00 00 00" in text
-    assert "Sésame" not in text.split("\n\n")[-1]
+    assert "Sésame" not in text and "Sésame" not in html and "Sésame" not in message["Subject"]
+    assert message["Subject"] == "Votre identifiant Mon compte Occitanie"
     assert '<p style="margin:24px 0 0;">— Mon compte Occitanie</p>' in html
     assert 'href="mailto:assistance@occitanie.example.fr"' in html and 'href="tel:0561000000"' in html
     # The sender's display name follows the brand when IDP_MAIL_FROM is not set.
     assert message["From"].addresses[0].display_name == "Mon compte Occitanie"
+
+
+def test_the_brand_replaces_sesame_in_the_pages_sentences(build_app):
+    client = build_app(IDP_BRAND_NAME="Mon compte Occitanie").test_client()
+    for path in ("/signup", "/oauth/logout", "/oauth/authorize?client_id=nobody&response_type=code"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Sésame" not in page, path
+    assert "<h1>Créez votre compte Mon compte Occitanie</h1>" in client.get("/signup").get_data(as_text=True)
 
 
 def test_a_mail_without_a_help_desk_is_signed_with_the_brand_alone(build_app, smtp):

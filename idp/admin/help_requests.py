@@ -10,6 +10,7 @@ from sqlalchemy import select
 from .. import audit_log, mail
 from ..db import session as db_session
 from ..models import HelpRequest, User, utcnow
+from ..theme import brand_name
 from .auth import as_id, json_body, json_error, refuse_nul, require_admin
 from .users import as_dict, change_email, resolve, send_reset
 
@@ -99,7 +100,8 @@ def reject(request_id: int):
     if filed.state != "open":
         return json_error(409, "conflict", f"This request is already {filed.state}.")
     _close(filed, "rejected", reason=reason.strip())
-    mail.send(filed.new_email, "admin/help_rejected", _l("Your request to the Sésame help desk"), filed.lang,
+    mail.send(filed.new_email, "admin/help_rejected", _l("Your request to the %(brand)s help desk", brand=brand_name()),
+              filed.lang,
               help_request=filed)
     audit_log.record("admin.help_request_rejected", user_id=filed.user_id, request_id=filed.id)
     return jsonify(help_request=as_dict_request(filed))

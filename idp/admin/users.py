@@ -24,6 +24,7 @@ from ..oidc.tokens import (
 )
 from ..one_time_tokens import one_time_tokens
 from ..plugins import hooks
+from ..theme import brand_name
 from ..users import email_key, find_by_login, set_verified_email, username_key, valid_email
 from .auth import as_id, json_body, json_error, refuse_nul, require_admin
 
@@ -130,7 +131,8 @@ def change_email(user: User, new_address) -> object | None:
     audit_log.record("admin.email_changed", user_id=user.id)
     if old_address.casefold() != new_address.casefold():
         email_change.tell_old_address(user, old_address, new_address, by_help_desk=True)
-        mail.send(new_address, "admin/email_set", _l("Your Sésame account now uses this address"), user=user)
+        mail.send(new_address, "admin/email_set",
+                  _l("Your %(brand)s account now uses this address", brand=brand_name()), user=user)
     return None
 
 

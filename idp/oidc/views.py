@@ -23,6 +23,7 @@ from ..login_state import current_user
 from ..plugins import hooks
 from ..ratelimit import limiter
 from ..sessions import end as end_session
+from ..theme import brand_name
 from . import backchannel, pending
 from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
 from .context import provider
@@ -201,11 +202,11 @@ def authorization_error(error: OAuth2Error):
 
 # What the protocol errors that reach a person mean, in their language; the code stays, for the service.
 PROTOCOL_ERRORS = {
-    "invalid_client": _l("The service is not registered with Sésame."),
+    "invalid_client": _l("The service is not registered with %(brand)s."),
     "invalid_request": _l("The request is incomplete or malformed, or its return address is not one the "
                           "service registered."),
     "unauthorized_client": _l("The service is not allowed to make this kind of request."),
-    "unsupported_response_type": _l("The service asked for a kind of answer Sésame does not give."),
+    "unsupported_response_type": _l("The service asked for a kind of answer %(brand)s does not give."),
     "invalid_scope": _l("The service asked for information it may not receive."),
 }
 
@@ -214,7 +215,7 @@ def protocol_error_detail(error: OAuth2Error) -> str:
     """The protocol's own English description on English pages; elsewhere what the code means."""
     if str(get_locale()) == "en" and error.description:
         return error.description
-    return str(PROTOCOL_ERRORS.get(error.error, _("The request was refused.")))
+    return str(PROTOCOL_ERRORS.get(error.error, _("The request was refused."))) % {"brand": brand_name()}
 
 
 @bp.post("/oauth/consent")

@@ -19,6 +19,7 @@ from idp.forms import ConfirmForm
 from idp.models import HelpRequest, User, utcnow
 from idp.one_time_tokens import one_time_tokens
 from idp.ratelimit import allow, limiter
+from idp.theme import brand_name
 from idp.users import find_same_person, username_key
 
 from .forms import HelpRequestForm
@@ -86,7 +87,8 @@ def _acknowledge(filed: HelpRequest) -> None:
     since anyone can type any address there."""
     if allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], "help-ack", filed.new_email.casefold()):
         mail.send(filed.new_email, "recovery/help_received",
-                  _l("Your request to the Sésame help desk (no. %(id)s)", id=filed.id), help_request=filed,
+                  _l("Your request to the %(brand)s help desk (no. %(id)s)", brand=brand_name(), id=filed.id),
+                  help_request=filed,
                   days=current_app.config["IDP_HELPDESK_DELAY_DAYS"])
 
 
@@ -100,7 +102,8 @@ def _tell_account_owner(filed: HelpRequest) -> None:
         return
     ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, CANCEL, ttl, data={"request_id": filed.id}, kept=True)
-    mail.send(user.email, "recovery/help_request_filed", _l("A request to change the address of your Sésame account"),
+    mail.send(user.email, "recovery/help_request_filed",
+              _l("A request to change the address of your %(brand)s account", brand=brand_name()),
               user=user, request_id=filed.id, days=ttl // 86400, link=mail.link("helpdesk.cancel", token=token))
 
 

@@ -17,6 +17,7 @@ from idp.db import session as db_session
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
 from idp.ratelimit import allow
+from idp.theme import brand_name
 from idp.users import find_by_email, find_by_login
 
 PASSWORD = "recovery.password"
@@ -48,7 +49,7 @@ def send_reset_link(user: User, lang: str | None, rid: str | None) -> None:
     """A new reset link (earlier ones stop working) mailed to the account's address."""
     ttl = current_app.config["IDP_RESET_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, RESET, ttl, data={"rid": rid} if rid else {})
-    mail.send(user.email, "recovery/reset", _l("Reset your Sésame password"), lang,
+    mail.send(user.email, "recovery/reset", _l("Reset your %(brand)s password", brand=brand_name()), lang,
               expires_at=int(time.time()) + ttl, user=user, minutes=ttl // 60,
               link=mail.link("recovery.reset", token=token))
 
@@ -58,7 +59,8 @@ def identifier_requested(payload: dict) -> None:
     user = find_by_email(db_session(), address)
     if not _may_recover(user, "identifier"):
         return
-    mail.send(user.email, "recovery/identifier", _l("Your Sésame identifier"), payload["lang"], user=user,
+    mail.send(user.email, "recovery/identifier", _l("Your %(brand)s identifier", brand=brand_name()), payload["lang"],
+              user=user,
               link=mail.link("login.login", username=user.username, rid=payload.get("rid") or None))
     audit_log.record("recovery.identifier_requested", user_id=user.id)
 
@@ -70,5 +72,5 @@ def password_changed(user: User, reason: str) -> None:
         return
     ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, NOT_ME, ttl)
-    mail.send(user.email, "recovery/password_changed", _l("Your Sésame password was changed"),
+    mail.send(user.email, "recovery/password_changed", _l("Your %(brand)s password was changed", brand=brand_name()),
               user=user, days=ttl // 86400, link=mail.link("recovery.not_me", token=token))

@@ -37,6 +37,7 @@ from idp.models import User, utcnow
 from idp.one_time_tokens import one_time_tokens
 from idp.passwords import hash_password, verify_password
 from idp.ratelimit import allow, limiter
+from idp.theme import brand_name
 from idp.users import create, find_by_email, find_same_person, username_key
 
 from .forms import SignupForm, SignupNewPasswordForm, SignupPasswordForm
@@ -142,7 +143,8 @@ def signup_requested(payload: dict) -> None:
 
 
 def _identifier_taken_meanwhile(payload: dict) -> None:
-    mail.send(payload["email"], "recovery/signup_identifier_taken", _l("Your Sésame account was not created"),
+    mail.send(payload["email"], "recovery/signup_identifier_taken",
+              _l("Your %(brand)s account was not created", brand=brand_name()),
               payload["lang"], given_name=payload["given_name"], username=payload["username"],
               link=mail.link("signup.signup"))
 
@@ -150,7 +152,8 @@ def _identifier_taken_meanwhile(payload: dict) -> None:
 def send_verification(user: User, rid: str | None, lang: str | None = None) -> None:
     ttl = current_app.config["IDP_VERIFY_TOKEN_TTL"]
     token = one_time_tokens().issue(user.id, VERIFY, ttl, data={"rid": rid} if rid else {})
-    mail.send(user.email, "recovery/verify", _l("Confirm your e-mail address for Sésame"), lang or str(get_locale()),
+    mail.send(user.email, "recovery/verify", _l("Confirm your e-mail address for %(brand)s", brand=brand_name()),
+              lang or str(get_locale()),
               user=user, hours=ttl // 3600, link=mail.link("signup.verify", token=token))
 
 
