@@ -45,8 +45,18 @@ def _check_pages(*, client_uri, logo_uri, policy_uri) -> None:
     for option, uri in (("--client-uri", client_uri), ("--policy-uri", policy_uri)):
         if uri is not None and not web_page(uri, ("http", "https")):
             raise ClientSpecError(f"{option} {uri!r} must be an absolute http(s) URL")
-    if logo_uri is not None and not web_page(logo_uri, ("https",)):
-        raise ClientSpecError(f"--logo-uri {logo_uri!r} must be an absolute https URL")
+    if logo_uri is not None and not web_page(logo_uri, ("https",)) and not theme_file_path(logo_uri):
+        raise ClientSpecError(f"--logo-uri {logo_uri!r} must be an absolute https URL, "
+                              f"or /theme/<file> for a file of the theme's static/ folder")
+
+
+THEME_FILE = re.compile(r"/theme/(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}/){0,4}[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
+def theme_file_path(uri: str) -> bool:
+    """Whether ``uri`` names a file of the theme (``/theme/logos/cantine.svg``): plain names only,
+    no ``..``, no hidden file, no query; whether the file exists is checked when it is shown."""
+    return THEME_FILE.fullmatch(uri) is not None
 
 
 def web_page(uri: str, schemes: tuple[str, ...]) -> bool:

@@ -13,10 +13,11 @@ from urllib.parse import urlparse
 from flask import Flask
 
 from . import security_headers
-from .clients import web_page
+from .clients import theme_file_path, web_page
 from .db import session as db_session
 from .models import Client
 from .oidc import pending
+from .theme import theme_has, theme_url
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,11 @@ def service_for(rid: str | None) -> Service | None:
 
 def _shown_logo(uri: str | None) -> str | None:
     """Only an https logo is shown (checked again here: a row may predate the check), and this
-    page's CSP then lets the browser load images from that origin alone."""
+    page's CSP then lets the browser load images from that origin alone.  A logo of the theme
+    (``/theme/<file>``) is shown when the theme has that file, from this site."""
+    if uri and theme_file_path(uri):
+        name = uri.removeprefix("/theme/")
+        return theme_url(name) if theme_has(name) else None
     if not uri or not web_page(uri, ("https",)):
         return None
     parsed = urlparse(uri)

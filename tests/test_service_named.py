@@ -97,6 +97,10 @@ def test_a_logo_stored_without_https_is_not_shown(client, db, transports):
     ("logo_uri", "https://transports.example.fr/logo.png' onerror='alert(1)"),
     ("logo_uri", "https://evil.fr; script-src *"),
     ("logo_uri", "//transports.example.fr/logo.png"),
+    ("logo_uri", "/theme/../instance/secret_key"),
+    ("logo_uri", "/theme/.hidden.png"),
+    ("logo_uri", "/theme/logo.png?x=1"),
+    ("logo_uri", "/static/logo.png"),
     ("policy_uri", "javascript:alert(document.cookie)"),
     ("policy_uri", "JavaScript:alert(1)"),
     ("policy_uri", "/donnees-personnelles"),
@@ -108,3 +112,25 @@ def test_registration_refuses_what_a_page_should_not_link_or_load(db, field, uri
     with pytest.raises(ClientSpecError):
         make_client(db, name="Transports scolaires", **{field: uri})
     assert db.query(Client).count() == 0
+
+
+def test_a_logo_from_the_themes_folder_is_shown_from_this_site(build_app, tmp_path):
+    theme = tmp_path / "theme"
+    (theme / "static" / "logos").mkdir(parents=True)
+    (theme / "static" / "logos" / "transports.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    app = build_app(IDP_THEME_DIR=str(theme))
+    browser = app.test_client()
+    db = app.extensions["idp.db"].session_factory()
+    shown, _ = make_client(db, name="Transports scolaires", logo_uri="/theme/logos/transports.png")
+    missing, _ = make_client(db, name="Cantine", logo_uri="/theme/logos/cantine.png")
+    db.close()
+
+    answer = browser.get(f"/login?rid={started_by(browser, shown)}")
+    [logo] = images(text(answer))
+    src = re.search(r'src="([^"]+)"', logo).group(1)
+    assert src.startswith("/theme/logos/transports.png?v=")
+    assert browser.get(src).status_code == 200
+    assert "img-src 'self' data:;" in answer.headers["Content-Security-Policy"]  # nothing from elsewhere
+    # A theme without that file: the service is named, no broken image.
+    answer = browser.get(f"/login?rid={started_by(browser, missing)}")
+    assert "Vous vous connectez à\u00a0: Cantine" in text(answer) and images(text(answer)) == []
