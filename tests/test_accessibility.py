@@ -22,14 +22,16 @@ from dataclasses import dataclass
 
 import pytest
 from a11y import assert_accessible
+from sqlalchemy import update
 
 from idp.email_change import CANCEL as EMAIL_CANCEL
+from idp.models import AuditEvent
 from idp.one_time_tokens import one_time_tokens
 from plugins.recovery.requests import NOT_ME
 from plugins.recovery.signup import VERIFY
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, free_port
-from helpers import PASSWORD, authorize_url, deliver, link_in, make_client, make_user, served
+from helpers import PASSWORD, ROOT, authorize_url, deliver, link_in, make_client, make_user, served
 
 LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}  # sent as Accept-Language by the browser
 LOGO = "https://transports.example.fr/logo.png"
@@ -282,6 +284,15 @@ PAGES = [
 ]
 
 
+def reach(visit: Visit, state: Page) -> None:
+    if state.signed_in:
+        visit.sign_in()
+    if callable(state.open):
+        state.open(visit)
+    else:
+        visit.goto(state.open)
+
+
 @pytest.fixture(scope="module")
 def chromium():
     from playwright.sync_api import sync_playwright
@@ -303,9 +314,10 @@ def provider(build_app):
         yield app, base
 
 
-def browsing(chromium, lang: str, viewport: dict | None = None):
-    """A fresh context with JavaScript on, in ``lang``; the logo of the test service is served locally."""
-    context = chromium.new_context(locale=LANGUAGES[lang], viewport=viewport or {"width": 1280, "height": 900})
+def browsing(chromium, lang: str, viewport: dict | None = None, java_script_enabled: bool = True):
+    """A fresh context (JavaScript on, for axe) in ``lang``; the logo of the test service is served locally."""
+    context = chromium.new_context(locale=LANGUAGES[lang], viewport=viewport or {"width": 1280, "height": 900},
+                                   java_script_enabled=java_script_enabled)
     logo = png(96, 48, (0, 0, 145))
     context.route(LOGO, lambda route: route.fulfill(status=200, content_type="image/png", body=logo))
     return context
@@ -318,12 +330,7 @@ def test_axe_finds_nothing(chromium, provider, db, state: Page, lang: str):
     context = browsing(chromium, lang)
     try:
         visit = Visit(context.new_page(), app, base, db)
-        if state.signed_in:
-            visit.sign_in()
-        if callable(state.open):
-            state.open(visit)
-        else:
-            visit.goto(state.open)
+        reach(visit, state)
         page = visit.page
         assert page.locator(state.shows).count() >= 1, f"{state.name}: {page.url} shows no {state.shows}:\n" \
                                                        f"{page.locator('main').inner_text()[:600]}"
@@ -364,12 +371,51 @@ def test_at_320_px_nothing_scrolls_sideways_and_axe_finds_nothing(chromium, prov
     context = browsing(chromium, "fr", viewport={"width": 320, "height": 640})
     try:
         visit = Visit(context.new_page(), app, base, db)
-        if state.signed_in:
-            visit.sign_in()
-        state.open(visit)
+        reach(visit, state)
         page = visit.page
         assert page.locator(state.shows).count() >= 1, page.locator("main").inner_text()[:600]
         assert page.evaluate("document.documentElement.scrollWidth") <= 320
         assert_accessible(page)
+    finally:
+        context.close()
+
+
+SHOTS = ROOT / "docs" / "screenshots"  # shown in the README; other browser tests write to IDP_TEST_SCREENSHOTS
+FIXED_TIME = dt.datetime(2026, 12, 1, 8, 30)  # UTC: the account page's activity reads the same on every run
+
+
+def account_with_fixed_activity(v: Visit):
+    v.sign_in()
+    v.db.execute(update(AuditEvent).values(at=FIXED_TIME, ip="203.0.113.7"))
+    v.db.commit()
+    v.goto("/account")
+
+
+README_SHOTS = [  # (file, state, viewport width)
+    ("login", "login/for-a-service", 1280),
+    ("forgot-password", "recovery-password/empty", 1280),
+    ("red-hint", "signup/existing-account", 1280),
+    ("account", account_with_fixed_activity, 1280),
+    ("login-320px", "login/for-a-service", 320),
+]
+
+
+@pytest.mark.parametrize(("file", "state", "width"), README_SHOTS, ids=[shot[0] for shot in README_SHOTS])
+def test_the_readme_screenshots(chromium, provider, db, file: str, state, width: int):
+    """The README's screenshots, taken the same way each run (fixed size, data and clock shown), in
+    French with JavaScript off as a citizen may browse; the lead re-takes them by running this test."""
+    app, base = provider
+    context = browsing(chromium, "fr", viewport={"width": width, "height": 800 if width > 320 else 640},
+                       java_script_enabled=False)
+    try:
+        visit = Visit(context.new_page(), app, base, db)
+        if callable(state):
+            state(visit)
+        else:
+            reach(visit, next(page for page in PAGES if page.name == state))
+        assert visit.page.locator("main h1").count() == 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        visit.page.screenshot(path=str(SHOTS / f"{file}.png"), animations="disabled", caret="hide")
+        assert (SHOTS / f"{file}.png").stat().st_size < 200_000
     finally:
         context.close()
