@@ -15,6 +15,7 @@ A page behind sign-in adds ``signed_in=True``. Examples:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -419,3 +420,10 @@ def test_the_readme_screenshots(chromium, provider, db, file: str, state, width:
         assert (SHOTS / f"{file}.png").stat().st_size < 200_000
     finally:
         context.close()
+
+
+def test_the_readme_shows_each_screenshot_taken():
+    readme = (ROOT / "README.md").read_text()
+    shown = set(re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme))
+    assert shown == {f"docs/screenshots/{file}.png" for file, _state, _width in README_SHOTS}
+    assert all((ROOT / path).is_file() for path in shown)
