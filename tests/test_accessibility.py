@@ -8,8 +8,8 @@ a selector that only that state displays (so that a wrong page cannot pass for i
 runs once per language, as its own test: ``test_axe_finds_nothing[signup/errors-fr]``.
 A page behind sign-in adds ``signed_in=True``. Examples:
 
-    Page("account-services/signed-in", "/account/services", "h1", signed_in=True),
-    Page("accessibility-statement", "/accessibilite", "h1"),
+    Page("account-services/signed-in", "/account/services", "main h1", signed_in=True),
+    Page("accessibility-statement/plain", "/accessibilite", "main h1"),
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from a11y import assert_accessible
 from sqlalchemy import update
 
 from idp.email_change import CANCEL as EMAIL_CANCEL
@@ -31,6 +30,7 @@ from idp.one_time_tokens import one_time_tokens
 from plugins.recovery.requests import NOT_ME
 from plugins.recovery.signup import VERIFY
 
+from a11y import assert_accessible
 from conftest import CHROMIUM, CHROMIUM_ARGS, free_port
 from helpers import PASSWORD, ROOT, authorize_url, deliver, link_in, make_client, make_user, served
 
