@@ -6,7 +6,7 @@ The catalogue is ``PAGES``: one line a page state, ``Page(name, open, shows)``, 
 is a path, or a function of a ``Visit`` that brings the browser to that state, and ``shows``
 a selector that only that state displays (so that a wrong page cannot pass for it). Each line
 runs once per language, as its own test: ``test_axe_finds_nothing[signup/errors-fr]``.
-A page behind sign-in adds ``signed_in=True``. Examples:
+A page behind sign-in adds ``signed_in=True``; one that needs settings, ``settings={...}``. Examples:
 
     Page("account-services/signed-in", "/account/services", "main h1", signed_in=True),
     Page("accessibility-statement/plain", "/accessibilite", "main h1"),
@@ -14,12 +14,13 @@ A page behind sign-in adds ``signed_in=True``. Examples:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import update
@@ -100,6 +101,7 @@ class Page:
     open: str | Callable[[Visit], object]  # a path, or the steps that bring the page to its state
     shows: str = "main h1"  # a selector only this state shows
     signed_in: bool = False
+    settings: dict = field(default_factory=dict, hash=False)  # the provider's settings this state needs
 
 
 def login_error(v: Visit):
@@ -260,6 +262,7 @@ PAGES = [
     Page("help/empty", "/recovery/help", "main #new_email"),
     Page("help/errors", lambda v: asked(v, "/recovery/help"), "main .field-error"),
     Page("help/sent", help_sent, "main [role=status]"),
+    Page("help/sent-no-help-desk", help_sent, "main [role=status]", settings={"IDP_HELPDESK_EMAIL": None}),
     Page("help-cancel/form", lambda v: v.goto(help_cancel_link(v)), "main form button"),
     Page("help-cancel/done", help_cancelled, "main [role=status]"),
     Page("help-cancel/invalid-link", f"/recovery/help/cancel/{UNKNOWN_TOKEN}", "main [role=alert]"),
@@ -304,15 +307,19 @@ def chromium():
         browser.close()
 
 
+HELP_DESK = {"IDP_HELPDESK_EMAIL": "aide@region.example.fr", "IDP_HELPDESK_PHONE": "02 99 00 00 00"}
+
+
 @pytest.fixture
 def provider(build_app):
-    """The provider over real HTTP, its mails kept in its development mailbox (so /dev/mail exists),
-    with a help desk to show."""
-    port = free_port()
-    app = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_HELPDESK_EMAIL="aide@region.example.fr",
-                    IDP_HELPDESK_PHONE="02 99 00 00 00")
-    with served(app, port) as base:
-        yield app, base
+    """Starts the provider over real HTTP, with a help desk to show and its mails kept in its development
+    mailbox (so /dev/mail exists), with these settings changed; returns (app, base URL)."""
+    with contextlib.ExitStack() as running:
+        def start(**settings):
+            port = free_port()
+            app = build_app(**{**HELP_DESK, "IDP_ISSUER": f"http://127.0.0.1:{port}", **settings})
+            return app, running.enter_context(served(app, port))
+        yield start
 
 
 def browsing(chromium, lang: str, viewport: dict | None = None, java_script_enabled: bool = True):
@@ -327,7 +334,7 @@ def browsing(chromium, lang: str, viewport: dict | None = None, java_script_enab
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("state", PAGES, ids=[page.name for page in PAGES])
 def test_axe_finds_nothing(chromium, provider, db, state: Page, lang: str):
-    app, base = provider
+    app, base = provider(**state.settings)
     context = browsing(chromium, lang)
     try:
         visit = Visit(context.new_page(), app, base, db)
@@ -348,7 +355,7 @@ def test_the_catalogue_names_each_state_once():
 
 def test_axe_reports_a_violation_on_a_broken_page(chromium, provider):
     """The check itself can fail: a field stripped of its label is reported, with its rule and element."""
-    _app, base = provider
+    _app, base = provider()
     context = browsing(chromium, "fr")
     try:
         page = context.new_page()
@@ -368,7 +375,7 @@ NARROW = ["login/for-a-service", "signup/existing-account", "account/errors", "h
 @pytest.mark.parametrize("state", [page for page in PAGES if page.name in NARROW], ids=NARROW)
 def test_at_320_px_nothing_scrolls_sideways_and_axe_finds_nothing(chromium, provider, db, state: Page):
     """WCAG 1.4.10 (reflow): at 320 CSS pixels wide, the page fits without a horizontal scroll bar."""
-    app, base = provider
+    app, base = provider(**state.settings)
     context = browsing(chromium, "fr", viewport={"width": 320, "height": 640})
     try:
         visit = Visit(context.new_page(), app, base, db)
@@ -405,7 +412,7 @@ README_SHOTS = [  # (file, state, viewport width)
 def test_the_readme_screenshots(chromium, provider, db, file: str, state, width: int):
     """The README's screenshots, taken the same way each run (fixed size, data and clock shown), in
     French with JavaScript off as a citizen may browse; the lead re-takes them by running this test."""
-    app, base = provider
+    app, base = provider()
     context = browsing(chromium, "fr", viewport={"width": width, "height": 800 if width > 320 else 640},
                        java_script_enabled=False)
     try:
