@@ -95,6 +95,47 @@ class Visit:
             return one_time_tokens().issue(self.citizen.id, purpose, 3600, data=data, kept=purpose == EMAIL_CANCEL)
 
 
+def signed_in_to_a_service(v: Visit):
+    """The citizen signs in to a service (its consent given), then opens "Mes services"."""
+    back = v.base + "/callback-of-the-service"  # a page of ours (its 404): the tests have no network
+    client_id, _secret = make_client(v.db, name="Transports scolaires", redirect_uris=[back])
+    v.goto(authorize_url(client_id, redirect_uri=back))
+    if v.page.locator("main button[name=allow]").count():
+        v.submit("main form")
+    assert v.page.url.startswith(back + "?code="), v.page.url
+    v.goto("/account/services")
+
+
+def service_removed(v: Visit):
+    signed_in_to_a_service(v)
+    v.submit("main form[action='/account/services']")
+
+
+def delete_errors(v: Visit):
+    v.goto("/account/delete")
+    v.fill(current_password="not the password at all")
+    v.submit("main form[action='/account/delete']")
+
+
+def account_deleted(v: Visit):
+    v.goto("/account/delete")
+    v.fill(current_password=PASSWORD)
+    v.page.check("main [name=confirm]")
+    v.submit("main form[action='/account/delete']")
+
+
+def help_contact_errors(v: Visit):
+    asked(v, "/recovery/help", given_name="Jean", family_name="Dupont", birthdate="21/06/1975",
+          new_email="jean@laposte.net", phone_number="call me", postal_code="4400")
+
+
+def signup_not_me(v: Visit):
+    signup_existing_account(v)
+    v.fill(password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
+    with v.page.expect_navigation():
+        v.page.click("main button[name=not_me]")
+
+
 @dataclass(frozen=True)
 class Page:
     name: str  # "page/state"
@@ -285,6 +326,21 @@ PAGES = [
     Page("not-found/plain", "/no/such/page", "main [role=alert]"),
     Page("dev-mail/empty", "/dev/mail", "main .notice"),
     Page("dev-mail/with-mails", dev_mail_with_mails, "main iframe"),
+    Page("signup/not-me-sent", signup_not_me, "main [role=status]"),
+    Page("help/contact-errors", help_contact_errors, "main #phone_number[aria-invalid=true]"),
+    Page("account-services/empty", "/account/services", "main h1", signed_in=True),
+    Page("account-services/one-service", signed_in_to_a_service, "main form[action='/account/services']",
+         signed_in=True),
+    Page("account-services/removed", service_removed, "main .success[role=status]", signed_in=True),
+    Page("account-sessions/signed-in", "/account/sessions", "main form[action='/account/sessions']",
+         signed_in=True),
+    Page("account-delete/form", "/account/delete", "main [name=confirm]", signed_in=True),
+    Page("account-delete/errors", delete_errors, "main .error-summary", signed_in=True),
+    Page("account-delete/done", account_deleted, "main h1", signed_in=True),
+    Page("accessibility-statement/plain", "/accessibilite", "main h1"),
+    Page("personal-data/plain", "/donnees-personnelles", "main h1"),
+    Page("legal-notice/plain", "/mentions-legales", "main h1"),
+    Page("help-and-contact/plain", "/aide-et-contact", "main h1"),
 ]
 
 
