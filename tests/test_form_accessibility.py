@@ -242,6 +242,10 @@ def test_the_summary_is_the_first_thing_after_the_heading(app, smtp, citizen):
         after_heading[:200]
 
 
+# Needed in some cases only: neither "(optional)" nor required, and its hint says when.
+CONDITIONAL = {"account": {"current_password"}}
+
+
 def test_required_and_optional_fields_are_marked(refused):
     name, pages = refused
     for lang, page in pages.items():
@@ -251,6 +255,8 @@ def test_required_and_optional_fields_are_marked(refused):
             if attrs["id"] in REFUSALS[name][1]:
                 assert "required" in attrs and attrs.get("aria-required") == "true", (name, attrs["id"])
                 assert OPTIONAL[lang] not in label, (name, label)
+            elif attrs["id"] in CONDITIONAL.get(name, ()):
+                assert OPTIONAL[lang] not in label and f'{attrs["id"]}-hint' in attrs.get("aria-describedby", "")
             elif "required" not in attrs:
                 assert label.endswith(OPTIONAL[lang]), (name, label)
 
