@@ -54,6 +54,10 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Signed up through "Ce n'est pas moi" although an account had the same names and birth date:
+    # that account's id, for the help desk to check, until it clears the mark.
+    possible_duplicate_of: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_users_possible_duplicate_of"), nullable=True)
 
     def get_user_id(self) -> str:
         return self.sub
@@ -192,6 +196,11 @@ class HelpRequest(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Optional, for the call or the letter the help desk may use to check who the citizen is.
+    phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    street_address: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    postal_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    locality: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class AuditEvent(Base):

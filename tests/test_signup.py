@@ -207,7 +207,10 @@ def test_hint_shows_the_masked_address_and_the_ways_back_in(client, db, smtp, ap
 
     page = text(answer)
     assert answer.status_code == 409, page
-    assert alert(page) == ALREADY.format(masked) + " Forgot your password? · I no longer have access to this address"
+    assert alert(page) == ALREADY.format(masked) + (
+        " Forgot your password? · I no longer have access to this address"
+        " Not you? Someone else may have the same names and date of birth. Type your password twice again in the"
+        " form below, then choose: It's not me: create my account")
     local = address.split("@")[0]
     assert address not in page and (len(local) < 4 or local not in page)
     assert 'href="/recovery/password"' in page and 'href="/recovery/help"' in page

@@ -26,7 +26,8 @@ def as_dict_request(filed: HelpRequest) -> dict:
         "message": filed.message, "lang": filed.lang, "user_id": filed.user_id,
         "created_at": filed.created_at.isoformat() + "Z",
         "closed_at": filed.closed_at.isoformat() + "Z" if filed.closed_at else None,
-        "closed_by": filed.closed_by, "reason": filed.reason,
+        "closed_by": filed.closed_by, "reason": filed.reason, "phone_number": filed.phone_number,
+        "street_address": filed.street_address, "postal_code": filed.postal_code, "locality": filed.locality,
     }
 
 

@@ -53,10 +53,13 @@ PATHS = {
         "get": _operation("Read an account", {"$ref": "#/components/schemas/User"}, 404, parameters=[USER_REF]),
         "patch": _operation(
             "Change the e-mail address (help-desk case: verified, both addresses told), disable or enable, "
-            "send a reset link", {"$ref": "#/components/schemas/User"}, 400, 404, 409, parameters=[USER_REF],
+            "send a reset link, clear the possible-duplicate mark", {"$ref": "#/components/schemas/User"},
+            400, 404, 409, parameters=[USER_REF],
             body={"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
                 "email": {"type": "string", "format": "email"}, "disabled": {"type": "boolean"},
-                "send_reset": {"type": "boolean"}}}),
+                "send_reset": {"type": "boolean"},
+                "possible_duplicate_of": {"type": "null", "description": "null clears the mark (checked: "
+                                                                         "another person)"}}}),
     },
     "/admin/api/users/{user}/revoke": {"post": _operation(
         "Revoke the account's sessions, refresh tokens, access tokens and one-time links (default: all)",
@@ -111,13 +114,18 @@ SCHEMAS = {
         "family_name": {"type": "string"}, "birthdate": NULLABLE_STRING, "phone_number": NULLABLE_STRING,
         "street_address": NULLABLE_STRING, "postal_code": NULLABLE_STRING, "locality": NULLABLE_STRING,
         "status": {"enum": ["active", "pending", "disabled"]}, "has_password": {"type": "boolean"},
-        "created_at": {"type": "string"}, "password_changed_at": NULLABLE_STRING}},
+        "created_at": {"type": "string"}, "password_changed_at": NULLABLE_STRING,
+        "possible_duplicate_of": {"type": ["integer", "null"],
+                                  "description": "Signed up through \"Ce n'est pas moi\" although this account "
+                                                 "had the same names and birth date; null once checked"}}},
     "HelpRequest": {"type": "object", "properties": {
         "id": {"type": "integer"}, "state": {"enum": ["open", "resolved", "rejected"]},
         "given_name": {"type": "string"}, "family_name": {"type": "string"}, "birthdate": {"type": "string"},
         "username": NULLABLE_STRING, "new_email": {"type": "string"}, "message": {"type": "string"},
         "lang": {"type": "string"}, "user_id": {"type": ["integer", "null"]}, "created_at": {"type": "string"},
-        "closed_at": NULLABLE_STRING, "closed_by": NULLABLE_STRING, "reason": NULLABLE_STRING}},
+        "closed_at": NULLABLE_STRING, "closed_by": NULLABLE_STRING, "reason": NULLABLE_STRING,
+        "phone_number": NULLABLE_STRING, "street_address": NULLABLE_STRING,
+        "postal_code": NULLABLE_STRING, "locality": NULLABLE_STRING}},
     "AuditEvent": {"type": "object", "properties": {
         "id": {"type": "integer"}, "at": {"type": "string"}, "action": {"type": "string"},
         "actor": NULLABLE_STRING, "user_id": {"type": ["integer", "null"]}, "client_id": NULLABLE_STRING,

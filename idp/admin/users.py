@@ -51,6 +51,7 @@ def as_dict(user: User) -> dict:
         "status": user.status, "has_password": user.password_hash is not None,
         "created_at": user.created_at.isoformat() + "Z",
         "password_changed_at": user.password_changed_at.isoformat() + "Z" if user.password_changed_at else None,
+        "possible_duplicate_of": user.possible_duplicate_of,
     }
 
 
@@ -96,16 +97,21 @@ def read(reference: str):
 def update(reference: str):
     user = resolve(reference)
     body = json_body()
-    if body is None or not set(body) <= {"email", "disabled", "send_reset"} or not body:
-        return json_error(400, "invalid_request", "Send a JSON object with email, disabled and/or send_reset.")
+    if body is None or not set(body) <= {"email", "disabled", "send_reset", "possible_duplicate_of"} or not body:
+        return json_error(400, "invalid_request",
+                          "Send a JSON object with email, disabled, send_reset and/or possible_duplicate_of.")
     if any(not isinstance(body[flag], bool) for flag in ("disabled", "send_reset") if flag in body):
         return json_error(400, "invalid_request", "disabled and send_reset must be true or false.")
+    if body.get("possible_duplicate_of", None) is not None:
+        return json_error(400, "invalid_request", "possible_duplicate_of can only be cleared: send null.")
     if "email" in body:
         refused = change_email(user, body["email"])
         if refused:
             return refused
     if "disabled" in body:
         set_disabled(user, body["disabled"])
+    if "possible_duplicate_of" in body:
+        clear_duplicate_mark(user)
     if body.get("send_reset"):
         refused = send_reset(user)
         if refused:
@@ -138,6 +144,14 @@ def set_disabled(user: User, disabled: bool) -> None:
         user.status = "active"
         db_session().commit()
         audit_log.record("admin.user_enabled", user_id=user.id)
+
+
+def clear_duplicate_mark(user: User) -> None:
+    """The help desk checked: the account that signed up through "Ce n'est pas moi" is another person's."""
+    if user.possible_duplicate_of is not None:
+        other, user.possible_duplicate_of = user.possible_duplicate_of, None
+        db_session().commit()
+        audit_log.record("admin.duplicate_mark_cleared", user_id=user.id, same_person_as=other)
 
 
 def send_reset(user: User) -> object | None:

@@ -25,6 +25,7 @@ from .forms import HelpRequestForm
 
 bp = Blueprint("helpdesk", __name__)
 CANCEL = "help-cancel"  # one-time token purpose
+CONTACT = ("phone_number", "street_address", "postal_code", "locality")  # optional, for a call or a letter
 
 
 @bp.route("/recovery/help", methods=["GET", "POST"])
@@ -47,12 +48,17 @@ def help_request():
 def _file(form: HelpRequestForm) -> HelpRequest:
     db = db_session()
     filed = HelpRequest(given_name=form.given_name.data.strip(), family_name=form.family_name.data.strip(),
-                        birthdate=form.birthdate.data, username=(form.username.data or "").strip() or None,
+                        birthdate=form.birthdate.data, username=_optional(form.username),
                         new_email=form.new_email.data.strip(), message=form.message.data or "",
-                        lang=str(get_locale()), user_id=_likely_account(form))
+                        lang=str(get_locale()), user_id=_likely_account(form),
+                        **{name: _optional(form[name]) for name in CONTACT})
     db.add(filed)
     db.commit()
     return filed
+
+
+def _optional(field) -> str | None:
+    return (field.data or "").strip() or None
 
 
 def _likely_account(form: HelpRequestForm) -> int | None:

@@ -1,6 +1,7 @@
 """Nouvel utilisateur: sign-up that finds the account a citizen already has.
 
-    form ──(same person found)──▶ hint: masked address, links to recovery and the help desk
+    form ──(same person found)──▶ hint: masked address, links to recovery and the help desk,
+      and "Ce n'est pas moi" ──(the same form again, not_me=1)──▶ new, as below, marked for the help desk
     form ──(identifier taken)──▶ its own message, nothing else
     form ──(address in use)──▶ "check your mailbox"; the owner is told by mail
     form ──(new)──▶ pending account ──(mailed link, POST with the password chosen, or a new one)──▶
@@ -10,6 +11,11 @@
 The answer for an address already in use is the one for a new account, so the page
 never confirms an address to a stranger: both hash the password and queue one job, and
 the job creates the account or tells the address's owner.
+
+"Ce n'est pas moi" (``not_me=1``) skips only the hint: the view then does not look for the
+same person at all, so its answer is the ordinary one whether or not anyone matches (no
+oracle, nothing for the hint's throttles to count); the job looks, and marks the new account
+``possible_duplicate_of`` the one found, for the help desk to check.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ def signup():
         form.password.errors = problems
         return _form(form, status=400)
     db = db_session()
-    if existing := find_same_person(db, form.given_name.data, form.family_name.data, form.birthdate.data):
+    if not form.not_the_same_person and (
+            existing := find_same_person(db, form.given_name.data, form.family_name.data, form.birthdate.data)):
         return _existing_account(form, existing)
     if db.scalar(select(User.id).where(User.username_key == username_key(form.username.data))):
         return _username_taken(form)
@@ -93,9 +100,11 @@ def _create(form: SignupForm):
     the answer is the same page after the same work whichever it is."""
     payload = {name: getattr(form, name).data.strip() for name in ("given_name", "family_name", "email", "username")}
     payload.update(birthdate=form.birthdate.data.isoformat(), password_hash=hash_password(form.password.data),
-                   rid=form.rid.data or None, lang=str(get_locale()), ip=request.remote_addr)
+                   rid=form.rid.data or None, lang=str(get_locale()), ip=request.remote_addr,
+                   not_me=form.not_the_same_person)
     jobs().enqueue(SIGNUP, payload)
-    audit_log.record("signup.requested", username=payload["username"])
+    audit_log.record("signup.requested", username=payload["username"],
+                     **({"not_me": True} if payload["not_me"] else {}))
     return render_template("recovery/signup_sent.html", back=url_for("login.login", rid=form.rid.data or None))
 
 
@@ -104,12 +113,15 @@ def signup_requested(payload: dict) -> None:
     db = db_session()
     owner = find_by_email(db, payload["email"])
     if owner is None:
+        birthdate = dt.date.fromisoformat(payload["birthdate"])
+        same = find_same_person(db, payload["given_name"], payload["family_name"], birthdate) \
+            if payload.get("not_me") else []
         try:
             user = create(db, username=payload["username"], email=payload["email"],
                           given_name=payload["given_name"], family_name=payload["family_name"],
-                          birthdate=dt.date.fromisoformat(payload["birthdate"]), email_verified=False,
-                          status="pending")
+                          birthdate=birthdate, email_verified=False, status="pending")
             user.password_hash = payload["password_hash"]
+            user.possible_duplicate_of = same[0].id if same else None
             db.commit()
         except IntegrityError:  # a concurrent sign-up took the address or the identifier a moment ago
             db.rollback()
@@ -120,6 +132,9 @@ def signup_requested(payload: dict) -> None:
         else:
             send_verification(user, payload["rid"], payload["lang"])
             audit_log.record("signup", user_id=user.id, ip=payload["ip"])
+            if same:
+                audit_log.record("signup.possible_duplicate", user_id=user.id, ip=payload["ip"],
+                                 same_person_as=[other.id for other in same])
             return
     mail.send(owner.email, "recovery/signup_address_in_use", _l("Someone tried to sign up with your address"),
               payload["lang"], user=owner, link=mail.link("recovery.password", login=owner.username))
