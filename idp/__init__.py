@@ -28,6 +28,7 @@ from . import (
     ratelimit,
     redaction,
     relying_party,
+    second_factor,
     security_headers,
     sessions,
 )
@@ -112,6 +113,7 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(oidc_views.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(second_factor.bp)
     admin.init_app(app, csrf)
     app.register_blueprint(health.bp)
     devmail.init_app(app)

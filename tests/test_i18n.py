@@ -114,4 +114,11 @@ def test_committed_mo_matches_the_po():
     write_mo(compiled, catalog, use_fuzzy=True)
     compiled.seek(0)
     fresh = read_mo(compiled)
-    assert {m.id: m.string for m in committed if m.id} == {m.id: m.string for m in fresh if m.id}
+    assert messages(committed) == messages(fresh)
+
+
+def messages(catalog) -> dict:
+    """id -> translation; a plural message's forms as tuples (read_mo gives lists)."""
+    def frozen(value):
+        return tuple(value) if isinstance(value, list | tuple) else value
+    return {frozen(m.id): frozen(m.string) for m in catalog if m.id}

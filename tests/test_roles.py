@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from helpers import idp_env, make_user, run_idp
 from idp.models import AuditEvent, User
 from idp.roles import has_role, roles_of
+
+from helpers import idp_env, make_user, run_idp
 
 
 @pytest.fixture
