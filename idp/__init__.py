@@ -18,6 +18,7 @@ from . import (
     errors,
     health,
     help_contact,
+    helpdesk,
     i18n,
     instance,
     jobs,
@@ -115,6 +116,7 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(account.bp)
     app.register_blueprint(second_factor.bp)
     admin.init_app(app, csrf)
+    helpdesk.init_app(app)
     app.register_blueprint(health.bp)
     devmail.init_app(app)
     errors.init_app(app)

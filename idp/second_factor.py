@@ -28,7 +28,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from . import audit_log, login_throttle, mail, totp
 from .db import session as db_session
 from .forms import Form
-from .login_state import current_user, sign_in_first
+from .login_state import current_user, local_path, sign_in_first
 from .models import RecoveryCode, SecondFactor, User, utcnow
 from .ratelimit import limiter
 
@@ -37,6 +37,7 @@ SECOND_STEP_TTL = 300  # seconds between the right password and the code
 RECENT_LOGIN = 600  # a password typed this recently need not be typed again to change the factor
 ENROLMENT_KEY = "totp_enrolment"
 STEP_KEY = "second_step"
+AFTER_ENROLMENT = "after_totp_enrolment"  # a page of ours to go on to once enrolled
 
 
 class CodeForm(Form):
@@ -159,7 +160,8 @@ def account():
         return _enrol_page(user, form, secret, status=400)
     codes = enrol(user, secret, totp.current_step())
     session.pop(ENROLMENT_KEY, None)
-    return render_template("account/totp_codes.html", codes=codes)
+    then = local_path(session.pop(AFTER_ENROLMENT, None))  # the help desk's console sends its agents here first
+    return render_template("account/totp_codes.html", codes=codes, then=then)
 
 
 @bp.post("/account/totp/remove")
