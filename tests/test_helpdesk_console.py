@@ -16,7 +16,7 @@ from sqlalchemy import select
 from idp import totp
 from idp.models import AuditEvent, HelpRequest, SecondFactor, User, UserRole, utcnow
 
-from helpers import csrf_token, deliver, login, make_user, signed_in
+from helpers import PASSWORD, csrf_token, deliver, login, make_user, signed_in
 
 AGENT = "agent.martin"
 HELP_DESK = "assistance@region.example"
@@ -133,8 +133,8 @@ def test_signed_out_browser_is_sent_to_the_login_and_comes_back(app, agent, citi
     assert answer.location == f"/login?next=/helpdesk/requests/{filed.id}" or \
         answer.location == f"/login?next=%2Fhelpdesk%2Frequests%2F{filed.id}"
     page = browser.get(answer.location)
-    done = browser.post("/login", data={"csrf_token": csrf_token(page.data), "username": AGENT,
-                                        "password": "correct horse battery staple", "next": f"/helpdesk/requests/{filed.id}"})
+    done = browser.post("/login", data={"csrf_token": csrf_token(page.data), "username": AGENT, "password": PASSWORD,
+                                        "next": f"/helpdesk/requests/{filed.id}"})
     code_page = browser.get(done.location)
     typed = browser.post("/login/totp", data={"csrf_token": csrf_token(code_page.data),
                                               "code": totp.code_at(agent[1], totp.current_step())})
