@@ -154,3 +154,44 @@ def test_an_agent_rejects_a_request_and_the_citizen_is_told_why(browser, live_wi
     (rejection,) = [m for m in smtp.messages if m["To"] == "quelquun@ailleurs.example"
                     and "Nous n'avons pas pu vérifier" in smtp.text(m)]
     assert "n'avons pas pu vérifier votre identité" in smtp.text(rejection)
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_violations(page) -> list[str]:
+    """What axe-core (every rule of WCAG 2.0 to 2.2 A and AA, and best practices) finds on the page."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+    return [f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+            for v in results.response["violations"]]
+
+
+def test_axe_finds_nothing_on_the_console_pages(browser, live_with_mail, db):
+    _app, idp, _rp = live_with_mail
+    citizen = make_user(db, username="elodie.martin", email="elodie@ancienne.example", given_name="Élodie",
+                        family_name="Martin-Lefèvre", birthdate=dt.date(1984, 7, 14))
+    twin = make_user(db, username="elodie.bis", email="bis@example.fr", given_name="Élodie",
+                     family_name="Martin-Lefèvre", birthdate=dt.date(1984, 7, 14))
+    twin.possible_duplicate_of = citizen.id
+    db.commit()
+    secret = make_agent(db, enrolled=True)
+    file_help_request(new_page(browser), idp, "elodie@nouvelle.example")
+    filed = db.scalars(select(HelpRequest)).one()
+    context = browser.context.browser.new_context(java_script_enabled=True, bypass_csp=True, locale="fr-FR")
+    page = context.new_page()
+    page.goto(f"{idp}/helpdesk")
+    sign_in(page, secret, step_ahead=0)
+    found = []
+    for lang in ("fr", "en"):
+        for path in ("/helpdesk", f"/helpdesk/requests/{filed.id}", f"/helpdesk/requests/{filed.id}/resolve",
+                     "/helpdesk/users?q=elodie+martin+lefevre", f"/helpdesk/users?q=elodie&request={filed.id}",
+                     "/helpdesk/users?q=x&birthdate=31/02/1990", f"/helpdesk/users/{twin.id}",
+                     f"/helpdesk/users/{twin.id}/clear-duplicate"):
+            page.goto(f"{idp}{path}{'&' if '?' in path else '?'}lang={lang}")
+            found += axe_violations(page)
+        page.goto(f"{idp}/helpdesk/requests/{filed.id}/reject?lang={lang}")
+        page.get_by_role("button").last.click()  # no reason: the error tied to its field
+        found += axe_violations(page)
+    assert found == []

@@ -429,3 +429,30 @@ def test_the_search_never_reaches_the_logs(caplog):
 def test_console_pages_are_french_first(desk):
     page = desk.get("/helpdesk?lang=fr")
     assert heading(page) == "Demandes ouvertes"
+
+
+# Odd input -------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "status", "title"), [
+    ("/helpdesk/users?q=" + "a" * 300, 400, "Find an account"),
+    ("/helpdesk/users?q=ab%00cd", 400, "Find an account"),
+    ("/helpdesk/users?q=x&request=abc", 404, "Page not found"),
+    ("/helpdesk/requests/99999999999", 404, "Page not found"),
+    ("/helpdesk/requests/{request}/attach?user=abc", 404, "Page not found"),
+    ("/helpdesk/users/{citizen}/explode", 404, "Page not found"),
+])
+def test_odd_input_answers_a_readable_page(desk, db, citizen, path, status, title):
+    filed = file_request(db, citizen)
+    answer = desk.get(path.format(request=filed.id, citizen=citizen.id))
+    assert answer.status_code == status and heading(answer) == title
+
+
+@pytest.mark.parametrize(("reason", "error"), [
+    ("x" * 2001, "At most 2000 characters."),
+    ("motif\x00caché", "This field contains characters that are not allowed."),
+])
+def test_an_odd_reason_is_refused_on_its_field_and_nothing_is_done(desk, db, citizen, reason, error):
+    answer = act(desk, f"/helpdesk/users/{citizen.id}/disable", reason=reason)
+    assert answer.status_code == 400 and error in text(answer)
+    fresh(db)
+    assert db.get(User, citizen.id).status == "active"

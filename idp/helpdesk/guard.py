@@ -32,7 +32,7 @@ def admit():
     if now - session.get("auth_time", 0) >= LOGIN_MAX_AGE:
         return _sign_in_again("stale")
     if not enrolled(agent):
-        session[AFTER_ENROLMENT] = url_for("console.queue")
+        session[AFTER_ENROLMENT] = _here()
         return redirect(url_for("second_factor.account"), 303)
     if not SECOND_FACTORS & set(session.get("amr", [])):
         return _sign_in_again("second_factor")
@@ -45,6 +45,10 @@ def admit():
 
 def _sign_in_again(why: str):
     """End this session (it may be a forgotten or borrowed one) and say why; the login comes back here."""
-    here = request.path if request.method == "GET" else url_for("console.queue")
     sign_out_keeping_requests(session)
-    return render_template("helpdesk/sign_in_again.html", why=why, login=url_for("login.login", next=here)), 401
+    return render_template("helpdesk/sign_in_again.html", why=why, login=url_for("login.login", next=_here())), 401
+
+
+def _here() -> str:
+    """Where to come back to: this page, unless it was a form's POST (then the queue)."""
+    return request.path if request.method == "GET" else url_for("console.queue")
