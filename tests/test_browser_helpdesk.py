@@ -1,12 +1,15 @@
 """The help desk's console in Debian's Chromium with JavaScript off, French first: an agent enrols
 TOTP (sent there by the console), signs in with the code, opens a request a citizen filed at
 /recovery/help, compares it with the account and resolves it; the citizen receives the reset link
-at the new address and signs in. Then a rejection, mailed to the citizen. Provider, SMTP sink and
+at the new address and signs in. Then a rejection, mailed to the citizen; the refusals (a citizen's
+account, a stale login, a stranger's network); and axe on every console page. Provider, SMTP sink and
 browser are real, on loopback."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from urllib.parse import urlparse
 
@@ -15,7 +18,8 @@ from sqlalchemy import select
 from idp import totp
 from idp.models import HelpRequest, SecondFactor, User, UserRole
 
-from helpers import PASSWORD, deliver, make_user, screenshot
+from conftest import free_port
+from helpers import PASSWORD, deliver, make_user, screenshot, served
 
 NEW_PASSWORD = "lanterne verte sous la pluie"
 AGENT = "agent.martin"
@@ -195,3 +199,36 @@ def test_axe_finds_nothing_on_the_console_pages(browser, live_with_mail, db):
         page.get_by_role("button").last.click()  # no reason: the error tied to its field
         found += axe_violations(page)
     assert found == []
+
+
+def test_the_console_refuses_a_citizen_a_stale_login_and_strangers(browser, live_with_mail, build_app, db):
+    app, idp, _rp = live_with_mail
+    make_user(db, username="jean.dupont", email="jean@example.fr")
+    citizen = new_page(browser)
+    citizen.goto(f"{idp}/helpdesk")
+    citizen.fill("#username", "jean.dupont")
+    citizen.fill("#password", PASSWORD)
+    citizen.click("button[type=submit]")
+    assert citizen.locator("h1").inner_text() == "La console est réservée à l’assistance"
+
+    secret = make_agent(db, enrolled=True)
+    browser.goto(f"{idp}/helpdesk")
+    sign_in(browser, secret, step_ahead=0)
+    assert browser.locator("h1").inner_text() == "Demandes ouvertes"
+    # Thirteen hours later (the session's stored login time, moved back).
+    cookie = next(c["value"] for c in browser.context.cookies() if c["name"] == "idp_session")
+    interface = app.session_interface
+    key = interface.keys("session", hashlib.sha256(cookie.encode()).hexdigest())
+    stored = json.loads(interface.redis.get(key))
+    stored["auth_time"] -= 13 * 3600
+    interface.redis.set(key, json.dumps(stored), keepttl=True)
+    browser.goto(f"{idp}/helpdesk")
+    assert browser.locator("h1").inner_text() == "Reconnectez-vous"
+    assert "moins de 12 heures" in browser.locator("[role=status]").inner_text()
+
+    port = free_port()
+    elsewhere = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_ADMIN_NETWORKS="10.99.0.0/16")
+    with served(elsewhere, port) as outside:
+        stranger = new_page(browser)
+        stranger.goto(f"{outside}/helpdesk")
+        assert stranger.locator("h1").inner_text() == "Page introuvable"
