@@ -5,7 +5,7 @@ actions count against ``IDP_HELPDESK_ACTION_RATE_LIMIT``: past it the console pa
 
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -41,8 +41,10 @@ REQUEST_ACTIONS = {
 }
 
 
-@bp.route("/users/<int:user_id>/<any(disable, enable, revoke, 'clear-duplicate'):action>", methods=["GET", "POST"])
+@bp.route("/users/<int:user_id>/<action>", methods=["GET", "POST"])
 def on_account(user_id: int, action: str):
+    if action not in ACCOUNT_ACTIONS:
+        abort(404)
     user = find_account(user_id)
     if (refused := _own_account(user)) is not None:
         return refused
@@ -63,8 +65,10 @@ def on_account(user_id: int, action: str):
     return redirect(back, 303)
 
 
-@bp.route("/requests/<int:request_id>/<any(resolve, reject, attach):action>", methods=["GET", "POST"])
+@bp.route("/requests/<int:request_id>/<action>", methods=["GET", "POST"])
 def on_request(request_id: int, action: str):
+    if action not in REQUEST_ACTIONS:
+        abort(404)
     filed = find_request(request_id)
     user = _target(filed, action)
     back = url_for("console.help_request", request_id=filed.id)
