@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, current_app, render_template, request
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 
 from .. import audit_log
 from ..admin.auth import as_id
@@ -98,10 +98,10 @@ def about(user: User) -> dict:
 
 def other_requests(filed: HelpRequest, user: User | None) -> list[HelpRequest]:
     """Other open requests for the same person: for the same account, or with the same names and birth date."""
+    same_account = HelpRequest.user_id == user.id if user is not None else false()
     candidates = db_session().scalars(select(HelpRequest).where(
         HelpRequest.state == "open", HelpRequest.id != filed.id,
-        (HelpRequest.birthdate == filed.birthdate) | (HelpRequest.user_id == (user.id if user else -1)))
-        .order_by(HelpRequest.id)).all()
+        or_(HelpRequest.birthdate == filed.birthdate, same_account)).order_by(HelpRequest.id)).all()
     same_names = (name_key(filed.given_name), name_key(filed.family_name))
     return [other for other in candidates
             if (user is not None and other.user_id == user.id)
