@@ -13,7 +13,19 @@ from sqlalchemy import select
 from idp import totp
 from idp.models import AuditEvent, RecoveryCode, SecondFactor
 
-from helpers import PASSWORD, authorize_url, csrf_token, deliver, login, make_client, make_user, query, signed_in
+from helpers import (
+    PASSWORD,
+    authorize_url,
+    csrf_token,
+    deliver,
+    jose_claims,
+    login,
+    make_client,
+    make_user,
+    query,
+    redeem,
+    signed_in,
+)
 
 
 @pytest.fixture
@@ -148,8 +160,8 @@ def test_a_recovery_code_signs_in_once(app, db, citizen):
     assert type_code(other, codes[4]).status_code == 401
 
 
-def test_a_relying_partys_request_resumes_after_the_code(app, db, citizen):
-    client_id, _secret = make_client(db)
+def test_a_relying_partys_request_resumes_after_the_code_and_its_id_token_says_otp(app, db, citizen):
+    client_id, client_secret = make_client(db)
     secret, _codes = enrol(app, signed_in_browser(app))
     browser = app.test_client()
     started = browser.get(authorize_url(client_id))
@@ -159,6 +171,8 @@ def test_a_relying_partys_request_resumes_after_the_code(app, db, citizen):
     assert resumed.status_code == 303
     back = browser.get(resumed.location)
     assert back.status_code == 302 and "code=" in back.location, back.location
+    tokens = redeem(browser, client_id, client_secret, query(back.location)["code"]).get_json()
+    assert jose_claims(browser, tokens["id_token"], audience=client_id)["amr"] == ["pwd", "otp"]
 
 
 def test_wrong_codes_are_throttled_like_passwords(build_app, smtp, db):
