@@ -347,6 +347,9 @@ def test_re_enable_and_clear_the_duplicate_mark(desk, db, agent, citizen):
     (cleared,) = events(db, "admin.duplicate_mark_cleared")
     assert enabled.actor == cleared.actor == f"user:{agent[0].id}"
     assert cleared.details["same_person_as"] == citizen.id and cleared.details["reason"]
+    page = text(desk.get(f"/helpdesk/users/{twin.id}"))  # the events, as an agent reads them
+    assert re.search(r"<td>Account re-enabled by the help desk <code[^>]*>admin.user_enabled</code></td>"
+                     rf"<td>{AGENT}</td>", page)
 
 
 @pytest.mark.parametrize("action", ["disable", "revoke", "enable"])

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import false, or_, select
 
 from .. import audit_log
+from ..account import ACTIVITY
 from ..admin.auth import as_id
 from ..db import session as db_session
 from ..help_desk_actions import search_users
@@ -20,6 +22,35 @@ from . import bp
 RECENT_EVENTS = 10
 SEARCH_SHOWN = 50
 QUERY_MAX = 254
+STATUSES = {"active": _l("Active"), "pending": _l("Not confirmed yet"), "disabled": _l("Disabled")}
+# What an agent reads in an account's recent events; any other event shows its code.
+EVENTS = {
+    **ACTIVITY,
+    "login.failure": _l("Failed sign-in"),
+    "login.second_factor_failure": _l("Wrong code at sign-in"),
+    "logout": _l("Signed out"),
+    "account.updated": _l("Personal details changed"),
+    "recovery.password_requested": _l("Reset link asked for"),
+    "admin.reset_sent": _l("Reset link sent by the help desk"),
+    "admin.user_disabled": _l("Account disabled by the help desk"),
+    "admin.user_enabled": _l("Account re-enabled by the help desk"),
+    "admin.revoked": _l("Sessions and tokens ended by the help desk"),
+    "admin.duplicate_mark_cleared": _l("“Possible duplicate” mark cleared"),
+    "admin.help_request_resolved": _l("Help request resolved"),
+    "admin.help_request_rejected": _l("Help request rejected"),
+    "helpdesk.request_filed": _l("Help request filed"),
+    "helpdesk.request_cancelled": _l("Help request cancelled by the account's owner"),
+    "helpdesk.request_attached": _l("Help request attached to this account"),
+    "helpdesk.account_opened": _l("Account opened in the help desk's console"),
+    "second_factor.enrolled": _l("Two-step sign-in was switched on"),
+    "second_factor.removed": _l("Two-step sign-in was switched off"),
+}
+
+
+@bp.context_processor
+def _labels() -> dict:
+    return {"status_label": lambda status: STATUSES.get(status, status),
+            "event_label": lambda action: EVENTS.get(action, action)}
 
 
 @bp.get("")
@@ -93,7 +124,14 @@ def about(user: User) -> dict:
                                                        AuditEvent.action == "login.success")
                            .order_by(AuditEvent.id.desc()).limit(1))
     return {"masked_email": mask_email(user.email), "age": age_in_days(user.created_at), "last_login": last_login,
-            "events": events}
+            "events": events, "actors": actors(events)}
+
+
+def actors(events: list[AuditEvent]) -> dict[str, str]:
+    """Who did each event, by identifier when it was a person ("user:12" -> "anne.martin")."""
+    ids = {int(event.actor[5:]) for event in events if (event.actor or "").startswith("user:")}
+    found = db_session().execute(select(User.id, User.username).where(User.id.in_(ids))).all() if ids else []
+    return {f"user:{user_id}": username for user_id, username in found}
 
 
 def other_requests(filed: HelpRequest, user: User | None) -> list[HelpRequest]:
