@@ -459,3 +459,13 @@ def test_an_odd_reason_is_refused_on_its_field_and_nothing_is_done(desk, db, cit
     assert answer.status_code == 400 and error in text(answer)
     fresh(db)
     assert db.get(User, citizen.id).status == "active"
+
+
+def test_a_request_without_an_account_is_resolved_on_the_single_account_with_the_same_person(desk, db, citizen):
+    filed = file_request(db, None)  # filed before the account existed, say: no user_id
+    page = text(desk.get(f"/helpdesk/requests/{filed.id}"))
+    assert '<tr data-field="given_name">' in page and "elo•••@a•••.example" in page
+    assert act(desk, f"/helpdesk/requests/{filed.id}/resolve").status_code == 303
+    fresh(db)
+    assert db.get(HelpRequest, filed.id).user_id == citizen.id
+    assert db.get(User, citizen.id).email == "elodie@nouvelle.example"
