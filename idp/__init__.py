@@ -24,6 +24,7 @@ from . import (
     form_errors,
     health,
     help_contact,
+    helpdesk,
     i18n,
     instance,
     jobs,
@@ -35,6 +36,7 @@ from . import (
     ratelimit,
     redaction,
     relying_party,
+    second_factor,
     security_headers,
     sessions,
     theme,
@@ -125,7 +127,9 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(account.bp)
     for page in (account_services, account_sessions, account_export, account_deletion):
         app.register_blueprint(page.bp)
+    app.register_blueprint(second_factor.bp)
     admin.init_app(app, csrf)
+    helpdesk.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(footer_pages.bp)
     devmail.init_app(app)

@@ -227,6 +227,41 @@ def users_list(as_json: bool) -> None:
         click.echo(f"{item['id']:>6}  {item['username']:<24} {item['email']:<32} {item['status']:<8} {names}")
 
 
+def _role_change(username: str, role: str, change) -> bool:
+    from .db import session
+    from .roles import ROLES
+    from .users import find_by_login
+
+    if role not in ROLES:
+        raise click.BadParameter(f"must be one of: {', '.join(ROLES)}", param_hint="ROLE")
+    with _app().app_context():
+        db = session()
+        user = find_by_login(db, username) if "@" not in username else None
+        if user is None:
+            raise click.ClickException(f"no account with the identifier {username!r}")
+        return change(db, user, role)
+
+
+@users.command("grant", help="Give an account a role (helpdesk: the help desk's console); audited.")
+@click.argument("username")
+@click.argument("role")
+def users_grant(username: str, role: str) -> None:
+    from .roles import grant
+
+    changed = _role_change(username, role, grant)
+    click.echo(f"{username} now has the role {role}." if changed else f"{username} already had the role {role}.")
+
+
+@users.command("revoke-role", help="Take a role from an account; audited.")
+@click.argument("username")
+@click.argument("role")
+def users_revoke_role(username: str, role: str) -> None:
+    from .roles import revoke
+
+    changed = _role_change(username, role, revoke)
+    click.echo(f"{username} no longer has the role {role}." if changed else f"{username} did not have the role {role}.")
+
+
 @main.group(help="Outgoing mail.")
 def mail() -> None:
     pass

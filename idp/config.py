@@ -183,6 +183,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_SIGNUP_HINT_PERSON_RATE_LIMIT", "3 per day",
             "\"An account already exists\" hints shown per person (names and birth date)", _rate),
     Setting("IDP_HELP_RATE_LIMIT", "5 per hour", "Help-desk requests per client address", _rate),
+    Setting("IDP_HELPDESK_ACTION_RATE_LIMIT", "30 per hour",
+            "Actions per help-desk agent in the console; past it the console pauses", _rate),
     Setting("IDP_SIGNUP_TAKEN_RATE_LIMIT", "20 per hour",
             "\"This identifier is already taken\" answers per client address at sign-up", _rate),
     Setting("IDP_PENDING_ACCOUNT_TTL", 604800,

@@ -10,7 +10,7 @@ from .db import session as db_session
 from .digests import typed_login
 from .forms import LoginForm, LogoutForm
 from .login_state import current_user, local_path
-from .models import User
+from .models import SecondFactor, User
 from .oidc import backchannel, pending
 from .passwords import hash_password, needs_rehash, verify_password
 from .plugins import hooks
@@ -53,10 +53,21 @@ def login():
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(form.password.data)
         db_session().commit()
-    begin_login(session, user.id, ["pwd"], shared_computer=form.shared_computer.data)
-    audit_log.record("login.success", user_id=user.id,
-                     client_id=pending.get(form.rid.data).get("params", {}).get("client_id"))
-    return redirect(pending.resume_url(form.rid.data) or local_path(form.next.data) or url_for("login.home"), 303)
+    if db_session().get(SecondFactor, user.id) is not None:
+        from .second_factor import ask_for_code
+
+        return ask_for_code(user, shared_computer=form.shared_computer.data, rid=form.rid.data,
+                            next_path=local_path(form.next.data))
+    return complete_login(user, ["pwd"], shared_computer=form.shared_computer.data, rid=form.rid.data,
+                          next_path=local_path(form.next.data))
+
+
+def complete_login(user: User, amr: list[str], *, shared_computer: bool, rid: str | None, next_path: str | None):
+    """Every factor checked: sign in, and go back where the citizen was going."""
+    begin_login(session, user.id, amr, shared_computer=shared_computer)
+    audit_log.record("login.success", user_id=user.id, amr=amr,
+                     client_id=pending.get(rid).get("params", {}).get("client_id"))
+    return redirect(pending.resume_url(rid) or local_path(next_path) or url_for("login.home"), 303)
 
 
 def _failed(attempt: login_throttle.Attempt, user: User | None, typed: str, *, counted: bool,

@@ -36,7 +36,7 @@ from .ratelimit import allow, clear, over
 
 CEILING = "login-account"  # limiter scope of the per-account ceiling
 FORGOTTEN_AFTER = 86400  # a pair's failures are forgotten a day after its last one (or the longest delay)
-NAMES = ("username", "email", "account")  # an account's names: typed at login, or its account page
+NAMES = ("username", "email", "account", "totp")  # what is typed: a name at login, the account page, a code
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ def for_login(user: User | None, typed: str, address: str | None) -> Attempt:
 
 def for_account_page(user: User, address: str | None) -> Attempt:
     return _for_user(user, "account", address)
+
+
+def for_second_factor(user: User, address: str | None) -> Attempt:
+    """A code typed after the right password: throttled as passwords are, under the same ceiling."""
+    return _for_user(user, "totp", address)
 
 
 def _for_user(user: User, name: str, address: str | None) -> Attempt:

@@ -72,6 +72,39 @@ class User(Base):
         return self.status == "active"
 
 
+class UserRole(Base):
+    """A role beyond the citizen's: ``helpdesk`` opens the help desk's console."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SecondFactor(Base):
+    """A user's TOTP (RFC 6238) secret, once confirmed with a first code, and the last time
+    step accepted, so that no code is accepted twice."""
+
+    __tablename__ = "second_factors"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    confirmed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code of a second factor, salted and hashed (``idp.totp``)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(100))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class Client(Base):
     __tablename__ = "clients"
 

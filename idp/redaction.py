@@ -8,7 +8,10 @@ What is redacted, without a list to keep up to date:
   added tomorrow (``/account/email/cancel/<token>``) is covered the day it is added;
 - any path segment shaped like one of our secrets (32 or more URL-safe characters: every token,
   code and secret we issue is at least that long), for paths that are not routes here;
-- anything shaped like a JWT, and the values of query parameters that carry secrets.
+- anything shaped like a JWT, and the values of query parameters that carry secrets;
+- the values of the account searches' parameters (``q``, ``birthdate``: the help desk's console and
+  the admin API search by a citizen's names, address or birth date): personal data, not secrets,
+  but no log needs them.
 
 Authlib's own debug lines, which print whole token responses, are kept off (:func:`init_app`).
 """
@@ -27,6 +30,7 @@ JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
 LONG_SEGMENT = re.compile(r"(?<=/)[\w-]{32,}(?=[/?#\s\"']|$)")
 SECRET_PARAMETER = re.compile(
     r"(?<=[?&;])((?:code|token|id_token_hint|access_token|refresh_token|client_secret|password)=)[^&\s\"']+")
+PERSONAL_PARAMETER = re.compile(r"(?<=[?&;])((?:q|birthdate)=)[^&\s\"']+")
 RULE_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -62,6 +66,7 @@ class RedactTokens(logging.Filter):
             text = pattern.sub(lambda found: found.group(1) + REDACTED + found.group(3), text)
         text = JWT.sub(REDACTED, text)
         text = SECRET_PARAMETER.sub(r"\1" + REDACTED, text)
+        text = PERSONAL_PARAMETER.sub(r"\1" + REDACTED, text)
         return LONG_SEGMENT.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:

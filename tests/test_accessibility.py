@@ -136,6 +136,34 @@ def signup_not_me(v: Visit):
         v.page.click("main button[name=not_me]")
 
 
+def totp_enrolled(v: Visit):
+    """Two-step sign-in switched on from the account page: the page of recovery codes."""
+    from idp import totp
+
+    v.goto("/account/totp")
+    secret = v.page.get_attribute("main [data-totp-secret]", "data-totp-secret")
+    v.fill(code=totp.code_at(secret, totp.current_step()))
+    v.submit("main form[action='/account/totp']")
+    return secret
+
+
+def totp_errors(v: Visit):
+    v.goto("/account/totp")
+    v.fill(code="12")
+    v.submit("main form[action='/account/totp']")
+
+
+def totp_login_step(v: Visit, wrong: bool = False):
+    totp_enrolled(v)
+    v.submit("main form[action='/logout']") if v.goto("/").ok else None
+    v.goto("/login")
+    v.fill(username="jean.dupont", password=PASSWORD)
+    v.submit()
+    if wrong:
+        v.fill(code="000000")
+        v.submit()
+
+
 @dataclass(frozen=True)
 class Page:
     name: str  # "page/state"
@@ -341,6 +369,13 @@ PAGES = [
     Page("personal-data/plain", "/donnees-personnelles", "main h1"),
     Page("legal-notice/plain", "/mentions-legales", "main h1"),
     Page("help-and-contact/plain", "/aide-et-contact", "main h1"),
+    Page("totp/enrol", "/account/totp", "main [data-totp-secret] ", signed_in=True),
+    Page("totp/errors", totp_errors, "main .error-summary", signed_in=True),
+    Page("totp/recovery-codes", totp_enrolled, "main ol code", signed_in=True),
+    Page("totp/enrolled", lambda v: (totp_enrolled(v), v.goto("/account/totp")), "main form[action$='/remove']",
+         signed_in=True),
+    Page("login-totp/form", totp_login_step, "main [name=code]", signed_in=True),
+    Page("login-totp/wrong-code", lambda v: totp_login_step(v, wrong=True), "main .error-summary", signed_in=True),
 ]
 
 

@@ -4,15 +4,13 @@ resolve (a new verified address and a reset link sent there) or reject (the reas
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, jsonify, request
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from .. import audit_log, mail
+from .. import help_desk_actions as actions
 from ..db import session as db_session
-from ..models import HelpRequest, User, utcnow
-from ..theme import brand_name
+from ..models import HelpRequest
 from .auth import as_id, json_body, json_error, refuse_nul, require_admin
-from .users import as_dict, change_email, resolve, send_reset
+from .users import as_dict, refused_answer, resolve
 
 bp = Blueprint("admin_help_requests", __name__, url_prefix="/admin/api")
 bp.before_request(refuse_nul)
@@ -79,13 +77,11 @@ def resolve_request(request_id: int):
     if reference is None:
         return json_error(409, "conflict", 'No single account matched this request: say which with "user".')
     user = resolve(str(reference))
-    refused = change_email(user, body.get("new_email", filed.new_email))
-    if refused:
-        return refused
-    if body.get("send_reset", True) and (refused := send_reset(user)):
-        return refused
-    _close(filed, "resolved", user=user)
-    audit_log.record("admin.help_request_resolved", user_id=user.id, request_id=filed.id)
+    try:
+        actions.resolve_request(filed, user, g.admin_client, new_email=body.get("new_email", filed.new_email),
+                                reset=body.get("send_reset", True))
+    except actions.Refused as refused:
+        return refused_answer(refused)
     return jsonify(help_request=as_dict_request(filed), user=as_dict(user))
 
 
@@ -99,16 +95,5 @@ def reject(request_id: int):
         return json_error(400, "invalid_request", 'Send {"reason": "..."}: it is mailed to the citizen.')
     if filed.state != "open":
         return json_error(409, "conflict", f"This request is already {filed.state}.")
-    _close(filed, "rejected", reason=reason.strip())
-    mail.send(filed.new_email, "admin/help_rejected", _l("Your request to the %(brand)s help desk", brand=brand_name()),
-              filed.lang,
-              help_request=filed)
-    audit_log.record("admin.help_request_rejected", user_id=filed.user_id, request_id=filed.id)
+    actions.reject_request(filed, reason, g.admin_client)
     return jsonify(help_request=as_dict_request(filed))
-
-
-def _close(filed: HelpRequest, state: str, user: User | None = None, reason: str | None = None) -> None:
-    filed.state, filed.closed_at, filed.closed_by, filed.reason = state, utcnow(), g.admin_client, reason
-    if user is not None:
-        filed.user_id = user.id
-    db_session().commit()

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, abort, jsonify, request
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
-from .. import audit_log, email_change, mail
-from ..credentials import REVOCABLE, revoke_access
+from .. import audit_log
+from .. import help_desk_actions as actions
+from ..credentials import REVOCABLE
 from ..db import session as db_session
-from ..identity import name_key, parse_birthdate
+from ..identity import parse_birthdate
 from ..models import User
 from ..oidc.tokens import (
     decode_access_token,
@@ -23,9 +23,7 @@ from ..oidc.tokens import (
     revoke_family,
 )
 from ..one_time_tokens import one_time_tokens
-from ..plugins import hooks
-from ..theme import brand_name
-from ..users import email_key, find_by_login, set_verified_email, username_key, valid_email
+from ..users import find_by_login
 from .auth import as_id, json_body, json_error, refuse_nul, require_admin
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/api")
@@ -41,6 +39,11 @@ def resolve(reference: str) -> User:
     if user is None:
         abort(404, "No account matches this id, identifier or e-mail address.")
     return user
+
+
+def refused_answer(refused: actions.Refused):
+    """The API's answer to an action the help desk cannot do."""
+    return json_error(refused.status, refused.code, refused.description)
 
 
 def as_dict(user: User) -> dict:
@@ -62,19 +65,7 @@ def search():
     query = request.args.get("q", "").strip()
     if not query or len(query) > 254:
         return json_error(400, "invalid_request", "Give q: an identifier, an e-mail address, or a name.")
-    birthdate = _date(request.args.get("birthdate"))
-    conditions = [User.username_key == username_key(query), User.email_key == email_key(query)]
-    if len(words := query.split()) >= 2:  # "given family" or "family given", folded like sign-up
-        for cut in range(1, min(len(words), 6)):
-            before, after = name_key(" ".join(words[:cut])), name_key(" ".join(words[cut:]))
-            conditions += [(User.given_name_key == before) & (User.family_name_key == after),
-                           (User.family_name_key == before) & (User.given_name_key == after)]
-    elif name_key(query):
-        conditions.append(User.family_name_key == name_key(query))
-    statement = select(User).where(or_(*conditions))
-    if birthdate:
-        statement = statement.where(User.birthdate == birthdate)
-    users = db_session().scalars(statement.order_by(User.id).limit(SEARCH_LIMIT)).all()
+    users = actions.search_users(query, _date(request.args.get("birthdate")), SEARCH_LIMIT)
     return jsonify(users=[as_dict(user) for user in users])
 
 
@@ -105,63 +96,18 @@ def update(reference: str):
         return json_error(400, "invalid_request", "disabled and send_reset must be true or false.")
     if body.get("possible_duplicate_of", None) is not None:
         return json_error(400, "invalid_request", "possible_duplicate_of can only be cleared: send null.")
-    if "email" in body:
-        refused = change_email(user, body["email"])
-        if refused:
-            return refused
-    if "disabled" in body:
-        set_disabled(user, body["disabled"])
-    if "possible_duplicate_of" in body:
-        clear_duplicate_mark(user)
-    if body.get("send_reset"):
-        refused = send_reset(user)
-        if refused:
-            return refused
+    try:
+        if "email" in body:
+            actions.change_email(user, body["email"])
+        if "disabled" in body:
+            actions.set_disabled(user, body["disabled"])
+        if "possible_duplicate_of" in body:
+            actions.clear_duplicate_mark(user)
+        if body.get("send_reset"):
+            actions.send_reset(user)
+    except actions.Refused as refused:
+        return refused_answer(refused)
     return jsonify(as_dict(user))
-
-
-def change_email(user: User, new_address) -> object | None:
-    """The help-desk case: the citizen lost their mailbox. The new address counts as verified (the
-    desk checked who they are), and both addresses are told. An error response, or None."""
-    new_address, old_address = valid_email(new_address), user.email
-    if new_address is None:
-        return json_error(400, "invalid_request", "email must be one e-mail address, without a name or a list.")
-    if not set_verified_email(db_session(), user, new_address):
-        return json_error(409, "conflict", "Another account uses this e-mail address.")
-    audit_log.record("admin.email_changed", user_id=user.id)
-    if old_address.casefold() != new_address.casefold():
-        email_change.tell_old_address(user, old_address, new_address, by_help_desk=True)
-        mail.send(new_address, "admin/email_set",
-                  _l("Your %(brand)s account now uses this address", brand=brand_name()), user=user)
-    return None
-
-
-def set_disabled(user: User, disabled: bool) -> None:
-    if disabled and user.status != "disabled":
-        user.status = "disabled"
-        db_session().commit()
-        revoke_access(user)
-        audit_log.record("admin.user_disabled", user_id=user.id)
-    elif not disabled and user.status == "disabled":
-        user.status = "active"
-        db_session().commit()
-        audit_log.record("admin.user_enabled", user_id=user.id)
-
-
-def clear_duplicate_mark(user: User) -> None:
-    """The help desk checked: the account that signed up through "Ce n'est pas moi" is another person's."""
-    if user.possible_duplicate_of is not None:
-        other, user.possible_duplicate_of = user.possible_duplicate_of, None
-        db_session().commit()
-        audit_log.record("admin.duplicate_mark_cleared", user_id=user.id, same_person_as=other)
-
-
-def send_reset(user: User) -> object | None:
-    if hooks().send_reset_link is None:
-        return json_error(409, "not_available", "No plugin sends reset links (enable the recovery plugin).")
-    hooks().send_reset_link(user)
-    audit_log.record("admin.reset_sent", user_id=user.id)
-    return None
 
 
 @bp.post("/users/<reference>/revoke")
@@ -172,9 +118,7 @@ def revoke_user(reference: str):
     what = body.get("what", list(REVOCABLE)) if body is not None else None
     if not isinstance(what, list) or not what or not set(what) <= set(REVOCABLE):
         return json_error(400, "invalid_request", f"what must be a list among {', '.join(REVOCABLE)}.")
-    revoked = revoke_access(user, set(what))
-    audit_log.record("admin.revoked", user_id=user.id, revoked=revoked)
-    return jsonify(revoked=revoked)
+    return jsonify(revoked=actions.revoke(user, set(what)))
 
 
 @bp.post("/revoke")
