@@ -352,7 +352,26 @@ def test_re_enable_and_clear_the_duplicate_mark(desk, db, agent, citizen):
                      rf"<td>{AGENT}</td>", page)
 
 
-@pytest.mark.parametrize("action", ["disable", "revoke", "enable"])
+def test_the_help_desk_switches_off_a_lost_phones_second_factor_and_the_citizen_is_told(app, desk, db, smtp, agent,
+                                                                                          citizen):
+    db.add(SecondFactor(user_id=citizen.id, totp_secret=totp.new_secret(), last_step=None))
+    db.commit()
+    page = text(desk.get(f"/helpdesk/users/{citizen.id}"))
+    assert "<th scope=\"row\">Two-step sign-in</th><td>On</td>" in page
+    assert act(desk, f"/helpdesk/users/{citizen.id}/remove-second-factor").status_code == 303
+    fresh(db)
+    assert db.get(SecondFactor, citizen.id) is None
+    (removed,) = events(db, "second_factor.removed")
+    assert removed.actor == f"user:{agent[0].id}" and removed.details["reason"] == "Identité vérifiée par téléphone"
+    deliver(app)
+    told = [m["Subject"] for m in smtp.wait_for(1) if m["To"] == citizen.email]
+    assert told == ["Two-step sign-in was switched off"]
+    # The citizen's password alone signs in again.
+    assert login(app.test_client(), "elodie.martin").location.endswith("/")
+    assert "remove-second-factor" not in text(desk.get(f"/helpdesk/users/{citizen.id}"))
+
+
+@pytest.mark.parametrize("action", ["disable", "revoke", "enable", "remove-second-factor"])
 def test_an_agent_cannot_act_on_their_own_account(desk, db, agent, citizen, action):
     answer = desk.get(f"/helpdesk/users/{agent[0].id}/{action}")
     assert answer.status_code == 403 and heading(answer) == "Action refused"

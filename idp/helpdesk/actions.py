@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import audit_log
+from .. import audit_log, second_factor
 from .. import help_desk_actions as desk
 from ..models import HelpRequest, User
 from ..ratelimit import allow
@@ -26,6 +26,10 @@ ACCOUNT_ACTIONS = {
     "revoke": (_l("End sessions and tokens"),
                _l("Every session of the account ends, and the services lose their access until the citizen "
                   "signs in again.")),
+    "remove-second-factor": (_l("Switch off two-step sign-in"),
+                             _l("You checked who the citizen is (they lost their phone and their recovery "
+                                "codes): their password alone will sign them in again, and they are told by "
+                                "mail.")),
     "clear-duplicate": (_l("Clear the “possible duplicate” mark"),
                         _l("You checked that this account belongs to another person than the account it "
                            "resembles.")),
@@ -59,6 +63,8 @@ def on_account(user_id: int, action: str):
         desk.set_disabled(user, action == "disable", reason)
     elif action == "revoke":
         desk.revoke(user, reason=reason)
+    elif action == "remove-second-factor":
+        second_factor.remove_for(user, reason=reason)
     else:
         desk.clear_duplicate_mark(user, reason)
     flash(_("Done: %(what)s.", what=ACCOUNT_ACTIONS[action][0]))

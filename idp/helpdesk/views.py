@@ -15,7 +15,7 @@ from ..admin.auth import as_id
 from ..db import session as db_session
 from ..help_desk_actions import search_users
 from ..identity import mask_email, name_key, parse_birthdate
-from ..models import AuditEvent, HelpRequest, User, utcnow
+from ..models import AuditEvent, HelpRequest, SecondFactor, User, utcnow
 from ..users import find_same_person
 from . import bp
 
@@ -124,7 +124,7 @@ def about(user: User) -> dict:
                                                        AuditEvent.action == "login.success")
                            .order_by(AuditEvent.id.desc()).limit(1))
     return {"masked_email": mask_email(user.email), "age": age_in_days(user.created_at), "last_login": last_login,
-            "events": events, "actors": actors(events)}
+            "events": events, "actors": actors(events), "second_factor": db.get(SecondFactor, user.id) is not None}
 
 
 def actors(events: list[AuditEvent]) -> dict[str, str]:
