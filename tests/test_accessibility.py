@@ -32,7 +32,7 @@ from plugins.recovery.requests import NOT_ME
 from plugins.recovery.signup import VERIFY
 
 from a11y import assert_accessible
-from conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from conftest import CHROMIUM, CHROMIUM_ARGS, free_port, sqlite_database
 from helpers import PASSWORD, ROOT, authorize_url, deliver, link_in, make_client, make_user, served
 
 LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}  # sent as Accept-Language by the browser
@@ -396,6 +396,12 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def database_url(tmp_path, sqlite_template):
+    """SQLite only: what axe reads does not depend on the database, which the other tests cover on both."""
+    return sqlite_database(tmp_path, sqlite_template)
 
 
 HELP_DESK = {"IDP_HELPDESK_EMAIL": "aide@region.example.fr", "IDP_HELPDESK_PHONE": "02 99 00 00 00"}
