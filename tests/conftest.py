@@ -158,6 +158,22 @@ def postgres_url():
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)] if PG_URL else ["sqlite"]
 
 
+# Tests that drive a real browser: slow, and what they prove (a page, a journey) does not depend on the
+# database, which every other app test covers on both. They run on SQLite only.
+BROWSER_FIXTURES = {"browser", "firefox", "chromium", "js_page"}
+
+
+def pytest_collection_modifyitems(config, items):
+    dropped = [item for item in items
+               if getattr(item, "callspec", None) is not None
+               and item.callspec.params.get("database_url") == "postgresql"
+               and BROWSER_FIXTURES & set(item.fixturenames)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = set(dropped)
+        items[:] = [item for item in items if item not in gone]
+
+
 def sqlite_database(tmp_path: Path, template: Path) -> str:
     """A migrated SQLite database of the test's own (a copy of the template)."""
     path = tmp_path / "idp.sqlite3"

@@ -159,7 +159,7 @@ def test_a_citizen_updates_their_details_and_sees_their_activity(browser, live_w
     assert field(browser, "Commune (facultatif)").input_value() == "Nantes"
     field(browser, "Numéro de téléphone (facultatif)").fill("06 12 34 56 78")
     field(browser, "Commune (facultatif)").fill("Rennes")
-    field(browser, "Mot de passe actuel (facultatif)").fill(PASSWORD)  # a new phone number needs it
+    field(browser, "Mot de passe actuel").fill(PASSWORD)  # a new phone number needs it
     saved = submit(browser, "Enregistrer")
 
     assert saved.status == 200 and urlparse(browser.url).path == "/account"

@@ -62,7 +62,7 @@ def test_enabled_plugin_adds_its_link_under_the_login_form(installed, build_app)
 
 
 def test_installed_plugin_does_nothing_unless_enabled(installed, client):
-    assert "Aide" not in client.get("/login").get_data(as_text=True)
+    assert '<a href="/help">Aide</a>' not in client.get("/login").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("plugins", ["nosuch", "helpme nosuch", "helpme,nosuch"])
