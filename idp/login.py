@@ -49,15 +49,16 @@ def login():
     if user.status == "pending":  # the password was right: say how to finish, not just "no"
         told = [message for hook in hooks().pending_login if (message := hook(user))]
         return _login_page(form, " ".join(told) or _("Your e-mail address is not confirmed yet."), status=403)
-    login_throttle.succeeded(attempt)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(form.password.data)
         db_session().commit()
     if db_session().get(SecondFactor, user.id) is not None:
         from .second_factor import ask_for_code
 
+        login_throttle.password_right(attempt)  # the address becomes known only once the code is right too
         return ask_for_code(user, shared_computer=form.shared_computer.data, rid=form.rid.data,
                             next_path=local_path(form.next.data))
+    login_throttle.succeeded(attempt)
     return complete_login(user, ["pwd"], shared_computer=form.shared_computer.data, rid=form.rid.data,
                           next_path=local_path(form.next.data))
 

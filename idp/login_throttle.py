@@ -96,9 +96,15 @@ def failed(attempt: Attempt) -> None:
     allow(_config("IDP_LOGIN_ACCOUNT_RATE_LIMIT"), CEILING, attempt.subject)
 
 
-def succeeded(attempt: Attempt) -> None:
-    """The right password: this pair starts afresh, and this address is now one the account uses."""
+def password_right(attempt: Attempt) -> None:
+    """The right password, a second factor still to come: this pair starts afresh, but the address
+    is not yet one the account uses (that would lift the ceiling off guesses of the code)."""
     _redis().delete(_key("login-failures", attempt.pair), _key("login-delay", attempt.pair))
+
+
+def succeeded(attempt: Attempt) -> None:
+    """Signed in: this pair starts afresh, and this address is now one the account uses."""
+    password_right(attempt)
     _redis().set(_known_key(attempt), "1", ex=_config("IDP_LOGIN_KNOWN_ADDRESS_TTL"))
 
 

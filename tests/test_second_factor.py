@@ -191,6 +191,24 @@ def test_wrong_codes_are_throttled_like_passwords(build_app, smtp, db):
     assert actions(db, citizen.id).count("login.second_factor_failure") == 2
 
 
+def test_the_right_password_alone_does_not_lift_the_ceiling_off_guesses_of_the_code(build_app, smtp, db):
+    """An address that signed in to the account is exempt from the per-account ceiling; one that
+    only typed the password (a thief's) is not, so guesses of the code still meet the ceiling."""
+    app = build_app(IDP_SMTP_URL=smtp.url, IDP_LOGIN_ACCOUNT_RATE_LIMIT="3 per day")
+    make_user(db)
+    secret, _codes = enrol(app, signed_in_browser(app))
+    thief = app.test_client()
+    thief.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert login(thief).location.endswith("/login/totp")
+    wrong = "000000" if totp.code_at(secret, totp.current_step()) != "000000" else "111111"
+    for _ in range(3):
+        assert type_code(thief, wrong).status_code == 401
+    refused = type_code(thief, totp.code_at(secret, totp.current_step() + 1))
+    assert refused.status_code == 429
+    assert "Too many wrong codes. Wait a few minutes." in text(refused)
+    assert not signed_in(thief)
+
+
 def test_without_a_pending_second_step_the_code_page_sends_to_the_login_form(app, citizen):
     browser = app.test_client()
     answer = browser.get("/login/totp")
