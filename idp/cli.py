@@ -38,11 +38,24 @@ def main() -> None:
     pass
 
 
-@main.command(help="Run the development server (production: gunicorn \"idp:create_app()\").")
-@click.option("--host", default="localhost", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@main.command(help="Run the provider: the development server, or with --production the production "
+                   "server (Granian, one process per core).")
+@click.option("--host", default=None, help="[default: localhost; 127.0.0.1 with --production]")
+@click.option("--port", default=None, type=int, help="[default: 5000; 8000 with --production]")
 @click.option("--demo", is_flag=True, help="Also create a demo citizen and a demo client, and print them.")
-def serve(host: str, port: int, demo: bool) -> None:
+@click.option("--production", is_flag=True,
+              help="The production server, under IDP_ENV=production; mails go through `idp mail worker`.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Worker processes with --production [default: the number of cores].")
+def serve(host: str | None, port: int | None, demo: bool, production: bool, workers: int | None) -> None:
+    if production:
+        if demo:
+            raise click.UsageError("--demo is for the development server, not with --production")
+        _serve_production(host or "127.0.0.1", port or 8000, workers)
+        return
+    if workers is not None:
+        raise click.UsageError("--workers needs --production")
+    host, port = host or "localhost", port or 5000
     os.environ.setdefault("IDP_ENV", "development")
     os.environ.setdefault("IDP_ISSUER", f"http://{browsed_host(host)}:{port}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the finally below stops the embedded Redis
@@ -69,6 +82,37 @@ def serve(host: str, port: int, demo: bool) -> None:
             from .redis_store import stop_embedded
 
             stop_embedded(app.config["IDP_INSTANCE_DIR"])
+
+
+def worker_count() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _serve_production(host: str, port: int, workers: int | None) -> None:
+    """Granian, as measured in ``bench/``: one worker process per core, each running the WSGI
+    app on one thread (the GIL allows no more), HTTP/1.1 with keep-alive, no access log (the
+    provider logs what matters, redacted)."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+
+    os.environ["IDP_ENV"] = "production"
+    # Built once here, so a bad setting is one line before any worker starts, and the schema
+    # upgrade and the keys happen once; each worker then builds its own app and connections.
+    app = _app(sends_mail=True)
+    app.extensions["idp"].redis.close()
+    from .db import dispose
+
+    dispose(app)
+    count = workers or worker_count()
+    click.echo(f"Sésame (production) listens on {host} port {port} with {count} worker(s): "
+               f"{app.config['IDP_ISSUER']}")
+    Granian("idp:create_app", factory=True, address=host, port=port, interface=Interfaces.WSGI,
+            workers=count, blocking_threads=1, http=HTTPModes.http1, websockets=False,
+            log_access=False, respawn_failed_workers=True).serve()
 
 
 @main.group(help="Database schema.")

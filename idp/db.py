@@ -54,3 +54,9 @@ def init_app(app: Flask) -> None:
 def session() -> Session:
     """The SQL session of the current app context."""
     return current_app.extensions["idp.db"]()
+
+
+def dispose(app: Flask) -> None:
+    """Close the app's SQL connections (before its process hands over to workers)."""
+    app.extensions["idp.db"].remove()
+    app.extensions["idp.engine"].dispose()
