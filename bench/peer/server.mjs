@@ -9,6 +9,10 @@
 //   PEER_AT_FORMAT   jwt (default) or opaque: the format of the access tokens of urn:bench:api
 //   PEER_AT_ALG      RS256 (default) or ES256: the signature of the JWT access tokens
 //   PEER_SEED        how many refresh tokens, access tokens and userinfo tokens to mint (2000)
+//   PEER_REFRESH_ID_TOKEN  1 (default): the seeded refresh tokens have the openid scope, so each
+//                    refresh answer also carries an ID token, as oidc-provider always does then;
+//                    0: they have "email profile" only, so a refresh answer has no ID token, like
+//                    Sésame's (whose refresh grant never issues one)
 //   PEER_SEED_FILE   when set, the whole ready object (with the tokens) is written to this file
 //                    and the stdout line carries everything but the three token lists
 //
@@ -41,6 +45,8 @@ const atAlg = process.env.PEER_AT_ALG || 'RS256';
 if (!['RS256', 'ES256'].includes(atAlg)) fail(`PEER_AT_ALG must be RS256 or ES256, not ${atAlg}`);
 const seedCount = Number(process.env.PEER_SEED ?? 2000);
 if (!Number.isInteger(seedCount) || seedCount < 0) fail(`bad PEER_SEED ${process.env.PEER_SEED}`);
+
+const refreshIdToken = (process.env.PEER_REFRESH_ID_TOKEN ?? '1') !== '0';
 
 const { Provider, errors } = await import('oidc-provider');
 
@@ -332,7 +338,7 @@ async function seed(count) {
       client,
       grantId: refreshGrantId,
       gty: 'authorization_code',
-      scope: SCOPE,
+      scope: refreshIdToken ? SCOPE : 'email profile',
       resource: RESOURCE,
       authTime,
       expiresWithSession: false,
@@ -383,6 +389,7 @@ const ready = {
   at_format: atFormat,
   at_alg: atFormat === 'jwt' ? atAlg : null,
   access_tokens_format: 'opaque',
+  refresh_id_token: refreshIdToken,
   refresh_tokens: seeded.refreshTokens,
   access_tokens: seeded.accessTokens,
   userinfo_tokens: seeded.userinfoTokens,
