@@ -33,6 +33,7 @@ from . import (
     one_time_tokens,
     password_toggle,
     plugins,
+    protocol_endpoints,
     ratelimit,
     redaction,
     relying_party,
@@ -42,6 +43,7 @@ from . import (
     theme,
 )
 from . import config as settings
+from .client_cache import ClientCache
 from .keys import SigningKeys
 from .oidc import backchannel
 from .oidc import server as oidc_server
@@ -98,6 +100,10 @@ def _attach_storage(app: Flask, sends_mail: bool) -> None:
     client = connect(url)
     keys = Keys(cfg["IDP_REDIS_PREFIX"])
     app.extensions["idp"] = Provider(cfg["IDP_ISSUER"], client, keys, app.extensions["idp.signing_keys"], cfg)
+    # Tests build hundreds of apps: they read the generation on every request (the listener is
+    # tested on its own).
+    app.extensions["idp.client_cache"] = ClientCache(client, keys("clients-generation"),
+                                                     listen=cfg["IDP_ENV"] != "testing")
     db.init_app(app)
     sessions.init_app(app, client, keys)
     one_time_tokens.init_app(app, client, keys)
@@ -135,3 +141,4 @@ def _attach_web(app: Flask) -> None:
     devmail.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
+    protocol_endpoints.init_app(app)

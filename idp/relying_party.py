@@ -14,9 +14,8 @@ from flask import Flask
 
 from . import security_headers
 from .clients import theme_file_path, web_page
-from .db import session as db_session
-from .models import Client
 from .oidc import pending
+from .oidc.context import provider
 from .theme import theme_has, theme_url
 
 
@@ -31,7 +30,7 @@ class Service:
 def service_for(rid: str | None) -> Service | None:
     """The service waiting behind ``rid`` in this browser, or None when no service started the flow."""
     client_id = pending.get(rid).get("params", {}).get("client_id")
-    client = db_session().get(Client, client_id) if client_id else None
+    client = provider().clients(client_id) if client_id else None
     if client is None:
         return None
     return Service(name=client.name, logo_uri=_shown_logo(client.logo_uri),

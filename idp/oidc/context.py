@@ -24,7 +24,7 @@ class Provider:
     def clients(self, client_id: str | None) -> Client | None:
         if not client_id or len(client_id) > 64 or "\x00" in client_id:
             return None
-        return db_session().get(Client, client_id)
+        return current_app.extensions["idp.client_cache"].get(db_session(), client_id)
 
 
 def provider() -> Provider:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 from sqlalchemy import select, update
 
@@ -34,7 +33,8 @@ def sha256(value: str) -> str:
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):
-    """Signs access tokens with the current RS256 key and the subject the client sees."""
+    """Signs access tokens with the current key of the client's algorithm (``access_token_alg``,
+    RS256 unless the client chose ES256) and the subject the client sees."""
 
     def __init__(self, issuer: str, ttl: int):
         super().__init__(
@@ -43,12 +43,25 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
             refresh_token_generator=lambda *args, **kwargs: secrets.token_urlsafe(32),
             expires_generator=lambda client, grant_type: ttl,
         )
+        self.ttl = ttl
 
-    def get_jwks(self):
-        return KeySet([provider().signing_keys.signing_key(ACCESS_TOKEN_ALG)])
-
-    def get_extra_claims(self, client, grant_type, user, scope):
-        return {"sub": subject_for(user, client)} if user else {}
+    def access_token_generator(self, client, grant_type, user, scope):
+        # The claims of RFC 9068 §2.2, as Authlib's generator writes them, with the key of the
+        # client's algorithm and the key object kept imported (no JWKS import per token).
+        alg = getattr(client, "access_token_alg", None) or ACCESS_TOKEN_ALG
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "exp": now + self.ttl,
+            "client_id": client.get_client_id(),
+            "iat": now,
+            "jti": secrets.token_urlsafe(16),
+            "scope": scope,
+            "sub": subject_for(user, client) if user else client.get_client_id(),
+            "aud": client.get_client_id(),
+        }
+        key = provider().signing_keys.signing_key(alg)
+        return jwt.encode({"alg": alg, "typ": "at+jwt", "kid": key.kid}, claims, key, algorithms=[alg])
 
 
 def decode_access_token(token_string: str) -> dict | None:
