@@ -1,11 +1,15 @@
 """The core's HTML forms; Flask-WTF adds and checks the CSRF token of each."""
 
 import datetime as dt
+import functools
 import re
 
+from babel import support
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import TextInput
 
@@ -24,9 +28,19 @@ def email_address(_form, field) -> None:
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and line breaks stay allowed
 
 
+@functools.lru_cache(maxsize=8)
+def _wtforms_translations(locale: str):
+    # Flask-WTF reads WTForms' catalogue from disk for every request that renders a form.
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
 class Form(FlaskForm):
     """Every form of Sésame: what no citizen types (NUL and other control characters) is refused,
     on every field, before it can reach a lookup or the database."""
+
+    class Meta:
+        def get_translations(self, form):
+            return _wtforms_translations(str(get_locale()))
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

@@ -55,6 +55,11 @@ class SigningKeys:
             self._mtime = mtime
         return self._keys
 
+    def version(self) -> tuple | None:
+        """Changes whenever the key file does (a rotation, a key removed)."""
+        self._load()
+        return self._mtime
+
     def _published(self) -> list[dict[str, Any]]:
         now = time.time()
         return [k for k in self._load() if k.get("retired_at", now) + self.retention >= now]

@@ -12,6 +12,7 @@ after the bundled stylesheet; one that replaces ``static/theme.css`` takes over 
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 from flask import Blueprint, Flask, abort, current_app, send_from_directory, url_for
@@ -53,14 +54,29 @@ def theme_has(name: str) -> bool:
     return static_file(name) is not None
 
 
+_VERSIONS: dict[tuple, tuple[float, str | None]] = {}
+VERSION_SECONDS = 2.0  # how soon a changed theme file shows in the pages' links
+
+
 def theme_url(name: str) -> str:
-    """The URL of a theme file, carrying its version so that browsers may keep it a day."""
-    path = static_file(name)
-    if path is None:
+    """The URL of a theme file, carrying its version so that browsers may keep it a day.  The
+    version is looked up on disk at most every ``VERSION_SECONDS`` (every page links the style
+    sheet and the logo)."""
+    key = (current_app.config["IDP_THEME_DIR"], name)
+    now = time.monotonic()
+    cached = _VERSIONS.get(key)
+    if cached is None or cached[0] <= now:
+        path = static_file(name)
+        version = None
+        if path is not None:
+            stat = path.stat()
+            version = hashlib.sha256(f"{path}:{stat.st_mtime_ns}:{stat.st_size}".encode()).hexdigest()[:12]
+        if len(_VERSIONS) > 1000:
+            _VERSIONS.clear()
+        cached = _VERSIONS[key] = (now + VERSION_SECONDS, version)
+    if cached[1] is None:
         return url_for("theme.static", name=name)
-    stat = path.stat()
-    version = hashlib.sha256(f"{path}:{stat.st_mtime_ns}:{stat.st_size}".encode()).hexdigest()[:12]
-    return url_for("theme.static", name=name, v=version)
+    return url_for("theme.static", name=name, v=cached[1])
 
 
 @bp.route("/theme/<path:name>")

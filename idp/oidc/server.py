@@ -14,7 +14,7 @@ from ..db import session as db_session
 from ..models import RefreshToken, utcnow
 from . import endpoints, grants
 from .context import provider
-from .tokens import AccessTokenGenerator, link_access_token, link_user_access_token, own_token_claims, sha256
+from .tokens import AccessTokenGenerator, link_access_token, own_token_claims, sha256
 
 SCOPES = ["openid", "profile", "email", "address", "phone", "idp:admin"]
 
@@ -40,9 +40,9 @@ def save_token(token: dict, request) -> None:
     family_id = None
     if "refresh_token" in token:
         family_id = _store_refresh_token(token, request)
-        link_access_token(family_id, claims["jti"], claims["exp"])
-    if request.user is not None:
-        link_user_access_token(request.user.id, claims["jti"], claims["exp"], request.client.client_id)
+    if family_id is not None or request.user is not None:
+        link_access_token(family_id, claims["jti"], claims["exp"],
+                          request.user.id if request.user is not None else None, request.client.client_id)
     code_hash = getattr(request, "code_hash", None)
     if code_hash:
         grants.remember_code_issue(code_hash, family_id, claims["jti"], claims["exp"])

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
@@ -64,19 +66,62 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         return jwt.encode({"alg": alg, "typ": "at+jwt", "kid": key.kid}, claims, key, algorithms=[alg])
 
 
+class VerifiedTokens:
+    """Access tokens whose signature this process already checked, so that a resource server
+    introspecting the same token on every call it serves (and userinfo) does not pay for the
+    signature again: the claims are kept, keyed by a digest of the whole token, until the token
+    expires, at most ``size`` of them, and all forgotten when the key set changes.  Revocation
+    is not kept: it is asked of Redis every time."""
+
+    def __init__(self, size: int = 20000):
+        self.size = size
+        self._claims: OrderedDict[bytes, dict] = OrderedDict()
+        self._keys_version: object = None
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes, keys_version: object) -> dict | None:
+        with self._lock:
+            if keys_version != self._keys_version:
+                self._claims.clear()
+                self._keys_version = keys_version
+                return None
+            claims = self._claims.get(digest)
+            if claims is not None:
+                self._claims.move_to_end(digest)
+            return claims
+
+    def put(self, digest: bytes, keys_version: object, claims: dict) -> None:
+        with self._lock:
+            if keys_version != self._keys_version:
+                return
+            self._claims[digest] = claims
+            while len(self._claims) > self.size:
+                self._claims.popitem(last=False)
+
+
+_verified = VerifiedTokens()
+
+
 def decode_access_token(token_string: str) -> dict | None:
     """The claims of a valid, unexpired access token we issued, else None."""
     ctx = provider()
-    try:
-        token = jwt.decode(token_string, ctx.signing_keys.verification_keys(), algorithms=["RS256", "ES256"])
-    except (JoseError, ValueError):
+    keys_version = ctx.signing_keys.version()
+    digest = hashlib.sha256(f"{ctx.issuer}\0{token_string}".encode()).digest()  # one cache, many apps in tests
+    claims = _verified.get(digest, keys_version)
+    if claims is None:
+        try:
+            token = jwt.decode(token_string, ctx.signing_keys.verification_keys(), algorithms=["RS256", "ES256"])
+        except (JoseError, ValueError):
+            return None
+        claims = token.claims
+        if token.header.get("typ") != "at+jwt" or claims.get("iss") != ctx.issuer:
+            return None
+        if not isinstance(claims.get("exp"), int) or "jti" not in claims:
+            return None
+        _verified.put(digest, keys_version, claims)
+    if claims["exp"] <= time.time():
         return None
-    claims = token.claims
-    if token.header.get("typ") != "at+jwt" or claims.get("iss") != ctx.issuer:
-        return None
-    if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time() or "jti" not in claims:
-        return None
-    return claims
+    return dict(claims)  # a copy: callers may not change what the next request reads
 
 
 def own_token_claims(token_string: str) -> dict:
@@ -94,17 +139,21 @@ def is_access_token_denied(jti: str) -> bool:
     return bool(provider().redis.exists(provider().keys("at-denied", jti)))
 
 
-def link_access_token(family_id: str, jti: str, exp: int) -> None:
-    """Remember which family issued an access token, so revoking the family denies it."""
-    _remember_access_token(provider().keys("family-at", family_id), jti, exp)
-
-
-def link_user_access_token(user_id: int, jti: str, exp: int, client_id: str | None = None) -> None:
-    """Remember a citizen's access tokens, so the help desk can deny them all at once, and the
-    citizen those of one service ("Retirer l'accès")."""
-    _remember_access_token(provider().keys("user-at", user_id), jti, exp)
-    if client_id:
-        _remember_access_token(provider().keys("user-client-at", user_id, client_id), jti, exp)
+def link_access_token(family_id: str | None, jti: str, exp: int, user_id: int | None = None,
+                      client_id: str | None = None) -> None:
+    """Remember which family issued an access token, so revoking the family denies it, and a
+    citizen's access tokens, so the help desk can deny them all at once, and the citizen those
+    of one service ("Retirer l'accès").  One round trip to Redis for all of them."""
+    ctx = provider()
+    keys = []
+    if family_id:
+        keys.append(ctx.keys("family-at", family_id))
+    if user_id is not None:
+        keys.append(ctx.keys("user-at", user_id))
+        if client_id:
+            keys.append(ctx.keys("user-client-at", user_id, client_id))
+    if keys:
+        _remember_access_token(keys, jti, exp)
 
 
 def revoke_user_access_tokens(user_id: int, client_id: str | None = None) -> int:
@@ -121,12 +170,14 @@ def revoke_user_access_tokens(user_id: int, client_id: str | None = None) -> int
     return denied
 
 
-def _remember_access_token(key: str, jti: str, exp: int) -> None:
-    ctx = provider()
-    pipe = ctx.redis.pipeline()
-    pipe.zadd(key, {jti: exp})
-    pipe.zremrangebyscore(key, 0, time.time())
-    pipe.expireat(key, exp)
+def _remember_access_token(keys: list[str], jti: str, exp: int) -> None:
+    # Not a transaction: each key stands alone, and a cluster keeps them in different slots.
+    pipe = provider().redis.pipeline(transaction=False)
+    now = time.time()
+    for key in keys:
+        pipe.zadd(key, {jti: exp})
+        pipe.zremrangebyscore(key, 0, now)
+        pipe.expireat(key, exp)
     pipe.execute()
 
 
@@ -165,12 +216,15 @@ def find_refresh_token(token_string: str) -> RefreshToken | None:
 
 
 def claim_refresh_token(row: RefreshToken) -> bool:
-    """Mark a refresh token used; False when another request used it first (reuse)."""
+    """Mark a refresh token used; False when another request used it first (reuse).
+
+    Not committed here: the new token's row is written in the same transaction (``save_token``),
+    so a rotation is all or nothing, and the row stays locked until then, so that a concurrent
+    use of the same token waits and then finds it used."""
     db = db_session()
     result = db.execute(
         update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=utcnow())
     )
-    db.commit()
     return result.rowcount == 1
 
 

@@ -4,6 +4,7 @@ the citizen waits in the session (see ``pending``)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -61,7 +62,12 @@ def allow_cross_origin(response):
 
 @bp.get("/.well-known/openid-configuration")
 def discovery():
-    response = jsonify(metadata())
+    # The same document for every request: built once per process, again if what it depends on changes.
+    depends_on = (provider().issuer, hooks().signup_url, tuple(server().scopes_supported))
+    cached = current_app.extensions.get("idp.discovery")
+    if cached is None or cached[0] != depends_on:
+        cached = current_app.extensions["idp.discovery"] = (depends_on, json.dumps(metadata()))
+    response = current_app.response_class(cached[1], mimetype="application/json")
     response.cache_control.public = True  # public and the same for everyone, like the keys
     response.cache_control.max_age = 300
     return response
