@@ -150,7 +150,8 @@ class Stack:
             if self.accounts:
                 log(f"seeding {self.accounts:,} more accounts (bench/accounts_at_scale.py) …")
                 accounts_at_scale.seed(engine, self.accounts, 20_000, self.rng)
-                self.people = accounts_at_scale.samples(engine, 200, self.rng)
+                self.people = [person for person in accounts_at_scale.samples(engine, 300, self.rng)
+                               if person["birthdate"] is not None]  # not the citoyen.* citizens
             with Session(engine) as db:
                 code, code_secret = register(db, name="bench", redirect_uris=[REDIRECT_URI])
                 cc, cc_secret = register(db, name="bench-cc", grant_types=["client_credentials"])
