@@ -21,6 +21,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -625,6 +626,9 @@ def ensure_wrk() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # Ctrl-C and SIGTERM both unwind through the finally below, which stops every process started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began, started = time.perf_counter(), dt.datetime.now(dt.UTC)
     bench = Bench(args)
     bench.wrk_reason = ensure_wrk()
