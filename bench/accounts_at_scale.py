@@ -57,9 +57,8 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import free_port, wait_for  # noqa: E402
-from recovery_timing import MailSink, drain, mann_whitney, percentile, stop  # noqa: E402
-
+from bench.common import free_port, wait_for  # noqa: E402
+from bench.recovery_timing import MailSink, drain, mann_whitney, percentile, stop  # noqa: E402
 from idp import db as idp_db  # noqa: E402
 from idp.config import BY_NAME  # noqa: E402
 from idp.identity import name_key  # noqa: E402

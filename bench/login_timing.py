@@ -23,14 +23,28 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from common import free_port
-from recovery_timing import CSRF, KINDS, TIMEOUT, UNLIMITED, arguments, logins, start_provider, stop, verdict
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `bench` is importable
+
+from bench.common import free_port
+from bench.recovery_timing import (
+    CSRF,
+    KINDS,
+    TIMEOUT,
+    UNLIMITED,
+    arguments,
+    logins,
+    start_provider,
+    stop,
+    verdict,
+)
 
 WRONG_PASSWORD = "not the benchmark passphrase at all"
 

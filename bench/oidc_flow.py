@@ -33,8 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import free_port, wait_for  # noqa: E402
-
+from bench.common import free_port, wait_for  # noqa: E402
 from idp import db as idp_db  # noqa: E402
 from idp.clients import register  # noqa: E402
 from idp.redis_store import redis_binary  # noqa: E402

@@ -42,8 +42,7 @@ from aiosmtpd.controller import Controller
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import free_port, wait_for  # noqa: E402
-
+from bench.common import free_port, wait_for  # noqa: E402
 from idp import db as idp_db  # noqa: E402
 from idp.passwords import hash_password  # noqa: E402
 from idp.redis_store import redis_binary  # noqa: E402
