@@ -221,9 +221,9 @@ def claim_refresh_token(row: RefreshToken) -> bool:
     Not committed here: the new token's row is written in the same transaction (``save_token``),
     so a rotation is all or nothing, and the row stays locked until then, so that a concurrent
     use of the same token waits and then finds it used."""
-    db = db_session()
-    result = db.execute(
-        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=utcnow())
+    table = RefreshToken.__table__
+    result = db_session().execute(
+        table.update().where(table.c.id == row.id, table.c.used_at.is_(None)).values(used_at=utcnow())
     )
     return result.rowcount == 1
 
