@@ -157,11 +157,9 @@ class Stack:
                 cc, cc_secret = register(db, name="bench-cc", grant_types=["client_credentials"])
                 self.code_client = Client(code.client_id, code_secret)
                 self.cc_client = Client(cc.client_id, cc_secret)
-                self.cc_es256_client = None
-                if es256_supported():
-                    es, es_secret = register(db, name="bench-cc-es256", grant_types=["client_credentials"],
-                                             access_token_alg="ES256")  # noqa: S106 - an algorithm
-                    self.cc_es256_client = Client(es.client_id, es_secret)
+                es, es_secret = register(db, name="bench-cc-es256", grant_types=["client_credentials"],
+                                         access_token_alg="ES256")  # noqa: S106 - an algorithm
+                self.cc_es256_client = Client(es.client_id, es_secret)
                 # Citizens 0 … half-1 sign in and hold refresh tokens; the other half have their password reset.
                 half = max(1, self.citizens // 2)
                 user_ids = list(db.scalars(select(User.id).where(User.username.like("citoyen.%"))
@@ -264,13 +262,6 @@ class Stack:
         if self.created_database:
             accounts_at_scale.drop_database(self.database_url)
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def es256_supported() -> bool:
-    """Whether ``idp.clients.register`` takes ``access_token_alg`` (ES256 access tokens per client)."""
-    import inspect
-
-    return "access_token_alg" in inspect.signature(register).parameters
 
 
 def descendants(pid: int) -> list[int]:
