@@ -5,6 +5,7 @@ revoked family, and a rotation that fails half-way burns nothing (SQLite and Pos
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from sqlalchemy import func, select
 
 from idp.models import RefreshToken
+from idp.oidc import server as server_module
 from idp.oidc import tokens as tokens_module
 
 from helpers import get_code, make_client, make_user, redeem, served
@@ -106,3 +108,38 @@ def test_a_rotation_that_fails_after_the_claim_burns_nothing(app, client, db, si
     assert again.status_code == 200, again.data
     assert rows(db) == 2
     assert client.get("/oauth/userinfo", headers=bearer(again.get_json()["access_token"])).status_code == 200
+
+
+def test_the_winners_access_token_is_denied_with_the_family_however_late_its_link(app, client, db, signed_in,
+                                                                                  monkeypatch):
+    """The loser of a race revokes the family, and the access tokens it issued, as soon as the winner
+    commits: the winner's new access token must be known to the family by then. The winner is made
+    slow to tell Redis (a loaded Redis, a paused process)."""
+    client_id, secret, tokens = signed_in
+    real_link = server_module.link_access_token
+
+    def slow_link(*args, **kwargs):
+        time.sleep(0.5)
+        return real_link(*args, **kwargs)
+
+    monkeypatch.setattr(server_module, "link_access_token", slow_link)
+    answers = []
+
+    def use(base_url, delay):
+        time.sleep(delay)
+        response = requests.post(f"{base_url}/oauth/token", auth=(client_id, secret), timeout=30, data={
+            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+        answers.append((response.status_code, response.json()))
+
+    with served(app) as base_url:
+        threads = [threading.Thread(target=use, args=(base_url, delay)) for delay in (0, 0.2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+    winners = [body for status, body in answers if status == 200]
+    assert len(winners) == 1, answers
+    assert sorted(status for status, _ in answers) == [200, 400]
+    refused = client.get("/oauth/userinfo", headers=bearer(winners[0]["access_token"]))
+    assert refused.status_code == 401, refused.data
