@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 from flask import Flask, request
+from flask_limiter.util import get_qualified_name
 
 from .ratelimit import limiter
 
@@ -30,7 +31,8 @@ def rate_limited(app: Flask) -> set[str]:
     found = set()
     for endpoint in ENDPOINTS:
         view = app.view_functions.get(endpoint)
-        if view is not None and f"{view.__module__}.{view.__name__}" in decorated:
+        # Flask-Limiter keys its decorated views by module, name and qualified name.
+        if view is not None and get_qualified_name(view) in decorated:
             found.add(endpoint)
     return found
 

@@ -39,18 +39,22 @@ def save_token(token: dict, request) -> None:
     claims = own_token_claims(token["access_token"])
     family_id = None
     if "refresh_token" in token:
-        family_id = _store_refresh_token(token, request)
+        previous = request.refresh_token_record
+        family_id = previous.family_id if previous else grants.new_family_id()
+    # Linked before the rotation commits: a concurrent use of the old token waits for that commit,
+    # then revokes the family, and must find this access token among the family's.
     if family_id is not None or request.user is not None:
         link_access_token(family_id, claims["jti"], claims["exp"],
                           request.user.id if request.user is not None else None, request.client.client_id)
+    if family_id is not None:
+        _store_refresh_token(token, request, family_id)
     code_hash = getattr(request, "code_hash", None)
     if code_hash:
         grants.remember_code_issue(code_hash, family_id, claims["jti"], claims["exp"])
 
 
-def _store_refresh_token(token: dict, request) -> str:
+def _store_refresh_token(token: dict, request, family_id: str) -> None:
     previous = request.refresh_token_record
-    family_id = previous.family_id if previous else grants.new_family_id()
     origin = previous or request.authorization_code
     ttl = provider().config["IDP_REFRESH_TOKEN_TTL"]
     db = db_session()
@@ -69,7 +73,6 @@ def _store_refresh_token(token: dict, request) -> str:
         expires_at=now + dt.timedelta(seconds=ttl),
     ))
     db.commit()  # with the old token's claim (grants.RefreshTokenGrant): the rotation is one transaction
-    return family_id
 
 
 def _tolerant_basic(query_client, request):
