@@ -67,7 +67,9 @@ def database_server(option: str | None) -> str | None:
     parsed = make_url(url)
     if not parsed.drivername.startswith("postgresql"):
         raise SystemExit(f"--database-url: a PostgreSQL server, not {parsed.drivername}")
-    return parsed.set(database=None).render_as_string(hide_password=False)
+    # The server only: the bench makes a database of its own there (``set(database=None)`` keeps the name).
+    server = parsed._replace(database=None)
+    return server.render_as_string(hide_password=False)
 
 
 def describe_database(url: str) -> str:
