@@ -340,6 +340,25 @@ def mail_worker(drain: bool, timeout: float) -> None:
     click.echo("Mail worker stopped.")
 
 
+@main.group(help="The job queue (mails, recovery requests).")
+def jobs() -> None:
+    pass
+
+
+@jobs.command("stats", help="How many jobs wait, how many were dropped because the queue was full, how many died.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def jobs_stats(as_json: bool) -> None:
+    stats = _app().extensions["idp.jobs"].stats()
+    if as_json:
+        click.echo(json.dumps(stats))
+        return
+    click.echo(f"queued:   {stats['pending']} of at most {stats['max']} (IDP_JOBS_MAX)")
+    click.echo(f"  due now:  {stats['due']}")
+    click.echo(f"  waiting:  {stats['waiting']} (a retry's back-off, or in a worker's hands)")
+    click.echo(f"dropped:  {stats['dropped']} (the queue was full)")
+    click.echo(f"dead:     {stats['dead']} kept (expired, failed for good, or dropped; the latest 1000)")
+
+
 @main.group(help="The audit log.")
 def audit() -> None:
     pass

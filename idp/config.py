@@ -148,6 +148,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_HELPDESK_PHONE", None, "The help desk's phone number, shown with its address"),
     Setting("IDP_HELPDESK_DELAY_DAYS", 5, "Days the help desk announces for an answer to a request", _int(1)),
     Setting("IDP_RESET_TOKEN_TTL", 1800, "Life of a password-reset link, seconds", _int(60)),
+    Setting("IDP_JOBS_MAX", 100_000, "Ceiling of the job queue; past it new jobs (mails) are dropped and counted",
+            _int(1)),
     Setting("IDP_VERIFY_TOKEN_TTL", 86400, "Life of an e-mail verification link, seconds", _int(60)),
     Setting("IDP_PASSWORD_MIN_LENGTH", 15, "Shortest password accepted (never below 8)", _password_min),
     Setting("IDP_ENV", None, "`development` for `idp serve`, `production` under gunicorn", _env),

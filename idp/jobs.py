@@ -10,6 +10,12 @@ its payload carried; a failure retries it with exponential back-off.  Jobs whose
 expiry has passed, or that fail permanently, are dropped and logged (without payload)
 in ``jobs-dead``.
 
+The queue has a ceiling (``IDP_JOBS_MAX``): past it, a new job is not queued but recorded
+in ``jobs-dead`` (reason "queue full") and counted in ``jobs-dropped``, so that a flood of
+requests (or a worker that is down for long) cannot fill Redis; the caller goes on as if it
+had been queued, and the answer a citizen sees stays the same.  ``idp jobs stats`` shows the
+queue.
+
 Periodic jobs (``every``) are queued by whichever worker first sees their interval over:
 ``periodic:<name>`` is set with that interval as TTL, so one run is queued per interval
 across every worker.
@@ -46,6 +52,24 @@ return due[1]
 """
 
 
+# KEYS: the queue, the job's hash, the wake-up list, the dead list, the drop counter.
+# ARGV: the ceiling, the due time, the dead record, how many dead are kept, the job's id, then
+# its fields and values.  Queues the job whole (1), or records its drop (0) when the queue is full.
+_ENQUEUE = """
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  redis.call('LPUSH', KEYS[4], ARGV[3])
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)
+  redis.call('INCR', KEYS[5])
+  return 0
+end
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[5])
+redis.call('LPUSH', KEYS[3], 1)
+redis.call('LTRIM', KEYS[3], 0, 0)
+return 1
+"""
+
+
 class PermanentFailure(Exception):
     """The job can never succeed (a mailbox that does not exist): drop it instead of retrying."""
 
@@ -53,12 +77,14 @@ class PermanentFailure(Exception):
 class Jobs:
     """The queue of one deployment, and the handlers this process knows; ``app.extensions["idp.jobs"]``."""
 
-    def __init__(self, client: redis.Redis, keys):
+    def __init__(self, client: redis.Redis, keys, max_jobs: int = 100_000):
         self.redis = client
         self.keys = keys
+        self.max_jobs = max_jobs
         self.handlers: dict[str, Callable[[dict], None]] = {}
         self.periodic: dict[str, int] = {}
         self._claim = client.register_script(_CLAIM)
+        self._enqueue = client.register_script(_ENQUEUE)
 
     def handle(self, name: str, handler: Callable[[dict], None]) -> None:
         self.handlers[name] = handler
@@ -76,21 +102,39 @@ class Jobs:
                 queued += 1
         return queued
 
-    def enqueue(self, name: str, payload: dict, expires_at: int | None = None, delay: float = 0) -> str:
+    def enqueue(self, name: str, payload: dict, expires_at: int | None = None, delay: float = 0) -> str | None:
+        """Queue a job; its id, or None when the queue is full and the job was dropped (recorded)."""
         job_id = secrets.token_hex(12)
-        fields = {"name": name, "payload": json.dumps(payload), "attempts": 0, "created": int(time.time())}
+        now = int(time.time())
+        fields = {"name": name, "payload": json.dumps(payload), "attempts": 0, "created": now}
         if expires_at:
             fields["expires_at"] = int(expires_at)
-        pipe = self.redis.pipeline()  # MULTI: a job is queued whole or not at all
-        pipe.hset(self.keys("job", job_id), mapping=fields)
-        pipe.zadd(self.keys("jobs"), {job_id: time.time() + delay})
-        pipe.lpush(self.keys("jobs-wake"), 1)
-        pipe.ltrim(self.keys("jobs-wake"), 0, 0)
-        pipe.execute()
+        dropped = json.dumps({"id": job_id, "name": name, "attempts": 0, "reason": "queue full", "dropped": now})
+        queued = self._enqueue(
+            keys=[self.keys("jobs"), self.keys("job", job_id), self.keys("jobs-wake"), self.keys("jobs-dead"),
+                  self.keys("jobs-dropped")],
+            args=[self.max_jobs, time.time() + delay, dropped, DEAD_KEPT, job_id,
+                  *(item for pair in fields.items() for item in pair)])
+        if not queued:
+            logger.warning("job %s (%s) dropped: the queue holds IDP_JOBS_MAX=%d jobs", job_id, name, self.max_jobs)
+            return None
         return job_id
 
     def pending(self) -> int:
         return int(self.redis.zcard(self.keys("jobs")))
+
+    def stats(self) -> dict:
+        """What ``idp jobs stats`` shows: jobs due now, jobs waiting (a retry's back-off, a delay, or
+        a worker's lease), the ceiling, jobs dropped because the queue was full, and the dead kept."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcount(self.keys("jobs"), "-inf", now)
+        pipe.zcard(self.keys("jobs"))
+        pipe.get(self.keys("jobs-dropped"))
+        pipe.llen(self.keys("jobs-dead"))
+        due, pending, dropped, dead = pipe.execute()
+        return {"pending": int(pending), "due": int(due), "waiting": int(pending) - int(due),
+                "max": self.max_jobs, "dropped": int(dropped or 0), "dead": int(dead)}
 
     def dead(self) -> list[dict]:
         return [json.loads(raw) for raw in self.redis.lrange(self.keys("jobs-dead"), 0, -1)]
@@ -206,4 +250,4 @@ class Worker:
 
 
 def init_app(app: Flask, client: redis.Redis, keys) -> None:
-    app.extensions["idp.jobs"] = Jobs(client, keys)
+    app.extensions["idp.jobs"] = Jobs(client, keys, app.config["IDP_JOBS_MAX"])
