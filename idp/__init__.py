@@ -30,6 +30,7 @@ from . import (
     jobs,
     login,
     mail,
+    metrics,
     one_time_tokens,
     password_toggle,
     plugins,
@@ -137,6 +138,7 @@ def _attach_web(app: Flask) -> None:
     admin.init_app(app, csrf)
     helpdesk.init_app(app)
     app.register_blueprint(health.bp)
+    metrics.init_app(app)
     app.register_blueprint(footer_pages.bp)
     devmail.init_app(app)
     errors.init_app(app)

@@ -15,6 +15,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import metrics
 from .login_state import current_user
 from .models import AuditEvent, utcnow
 
@@ -29,6 +30,7 @@ def record(action: str, *, user_id: int | None = None, client_id: str | None = N
            "ip": ip or (request.remote_addr if has_request_context() else None),
            "details": json.loads(json.dumps(details, default=str))}
     logger.info(json.dumps({**row, "at": row["at"].isoformat() + "Z"}, ensure_ascii=False))
+    metrics.count_event(action)
     try:
         with current_app.extensions["idp.engine"].begin() as connection:
             connection.execute(insert(AuditEvent).values(**row))

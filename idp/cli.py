@@ -104,6 +104,9 @@ def _serve_production(host: str, port: int, workers: int | None) -> None:
     # upgrade and the keys happen once; each worker then builds its own app and connections.
     app = _app(sends_mail=True)
     app.extensions["idp"].redis.close()
+    from .metrics import prepare_multiprocess
+
+    prepare_multiprocess(app.config["IDP_INSTANCE_DIR"])  # the workers' request counts, shared
     from .db import dispose
 
     dispose(app)

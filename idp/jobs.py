@@ -150,11 +150,17 @@ class Jobs:
             return None
         return job_id, job
 
-    def done(self, job_id: str) -> None:
+    def done(self, job_id: str, name: str | None = None) -> None:
         pipe = self.redis.pipeline()
         pipe.delete(self.keys("job", job_id))
         pipe.zrem(self.keys("jobs"), job_id)
         pipe.execute()
+        self.count(name, "sent" if name == "mail.deliver" else "done")
+
+    def count(self, name: str | None, outcome: str) -> None:
+        """The deployment's counters that ``/metrics`` shows (mails sent, failed, dead)."""
+        if name:
+            self.redis.hincrby(self.keys("metrics"), f"job:{name}:{outcome}", 1)
 
     def retry(self, job_id: str, attempts: int) -> float:
         delay = min(2 ** (attempts - 1), MAX_BACKOFF) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
@@ -162,6 +168,12 @@ class Jobs:
         pipe.hset(self.keys("job", job_id), "attempts", attempts)
         pipe.zadd(self.keys("jobs"), {job_id: time.time() + delay}, xx=True)
         pipe.execute()
+        return delay
+
+    def failed(self, job_id: str, job: dict, attempts: int) -> float:
+        """A failed attempt: retried after a back-off; the delay."""
+        delay = self.retry(job_id, attempts)
+        self.count(job.get("name"), "failed")
         return delay
 
     def drop(self, job_id: str, job: dict, reason: str) -> None:
@@ -173,6 +185,7 @@ class Jobs:
         pipe.delete(self.keys("job", job_id))
         pipe.zrem(self.keys("jobs"), job_id)
         pipe.execute()
+        self.count(job.get("name"), "dead")
         logger.warning("job %s (%s) dropped: %s", job_id, job.get("name"), reason)
 
     def wait_for_work(self, timeout: float) -> None:
@@ -212,11 +225,11 @@ class Worker:
         except PermanentFailure as error:
             self.queue.drop(job_id, {**job, "attempts": attempts}, str(error))
         except Exception as error:
-            delay = self.queue.retry(job_id, attempts)
+            delay = self.queue.failed(job_id, job, attempts)
             logger.warning("job %s (%s) failed, attempt %d, next in %.0f s: %s: %s",
                            job_id, job["name"], attempts, delay, type(error).__name__, error)
         else:
-            self.queue.done(job_id)
+            self.queue.done(job_id, job["name"])
         return True
 
     def drain(self, timeout: float = 30) -> int:

@@ -20,7 +20,7 @@ from .ratelimit import limiter
 
 ENDPOINTS = frozenset({
     "oidc.token", "oidc.introspect", "oidc.revoke", "oidc.userinfo", "oidc.jwks", "oidc.discovery",
-    "health.healthz", "health.readyz",
+    "health.healthz", "health.readyz", "metrics.metrics",
 })
 PAGE_HOOKS = ("_check_request_limit", "remember_choice", "csrf_protect")
 

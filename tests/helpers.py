@@ -234,3 +234,17 @@ def submit(browser, path: str, **fields):
     page = browser.get(path)
     assert page.status_code == 200, (path, page.status_code)
     return browser.post(path, data={"csrf_token": csrf_token(page.data), **fields})
+
+
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """One value of a Prometheus text exposition (0 when the series is absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        metric, _, rest = series.partition("{")
+        found = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+        if metric == name and found == wanted:
+            return float(value)
+    return 0.0

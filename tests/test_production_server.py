@@ -31,7 +31,7 @@ from idp.clients import register
 from idp.redis_store import redis_binary
 
 from conftest import free_port
-from helpers import IDP, idp_env, run_idp
+from helpers import IDP, idp_env, metric_sample, run_idp
 
 ADMIN_SCOPE = "idp:admin"
 
@@ -377,6 +377,34 @@ def test_a_client_removed_by_another_process_is_refused_by_every_worker(producti
     assert answered_by == set(production["workers"])
     status, _, answer = token_request(connect(production), *production["service"])
     assert status == 200, answer  # the other client was not forgotten for good
+
+
+def test_metrics_add_up_the_requests_of_every_worker(production):
+    """Each worker counts its own requests; /metrics, wherever it lands, shows the sum of all."""
+    healthz = {"endpoint": "health.healthz", "method": "GET", "status": "200"}
+    watcher = connect(production)
+    status, headers, before = call(watcher, "GET", "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain"), before
+    workers = one_connection_per_worker(production)
+    _, _, opened = call(watcher, "GET", "/metrics")  # one_connection_per_worker probes /healthz too
+    for connection in workers.values():
+        for _ in range(5):
+            assert call(connection, "GET", "/healthz")[0] == 200
+    for connection in workers.values():
+        status, _, after = call(connection, "GET", "/metrics")
+        assert status == 200
+        assert metric_sample(after, "sesame_http_requests_total", **healthz) - \
+            metric_sample(opened, "sesame_http_requests_total", **healthz) == 5 * len(workers)
+        assert metric_sample(after, "sesame_http_request_duration_seconds_count", endpoint="health.healthz") >= \
+            metric_sample(after, "sesame_http_requests_total", **healthz)
+        connection.close()
+    assert metric_sample(before, "sesame_jobs_max") == 100_000  # the deployment's figures, from Redis
+    watcher.close()
+
+    stranger = connect(production, source="127.0.0.2")
+    status, _, page = call(stranger, "GET", "/metrics")
+    assert status == 404 and "sesame_http_requests_total" not in page
+    stranger.close()
 
 
 def test_sigterm_stops_the_server_and_every_worker(production):
