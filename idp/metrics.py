@@ -41,6 +41,7 @@ LOGIN_OUTCOMES = {"login.success": "success", "login.failure": "failure",
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _process_metrics = None
+_series: dict[tuple[str, str, int], tuple] = {}
 
 
 def _metrics():
@@ -94,10 +95,15 @@ def _started() -> None:
 def _observed(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        _registry, requests_total, duration = _metrics()
         endpoint = request.endpoint or "none"  # an unknown path: one label, not one per path
-        requests_total.labels(endpoint, request.method, str(response.status_code)).inc()
-        duration.labels(endpoint).observe(time.perf_counter() - started)
+        key = (endpoint, request.method, response.status_code)
+        series = _series.get(key)
+        if series is None:  # labels() costs as much again as counting: each series is looked up once
+            _registry, requests_total, duration = _metrics()
+            series = _series[key] = (requests_total.labels(endpoint, request.method, str(response.status_code)),
+                                     duration.labels(endpoint))
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
     return response
 
 
