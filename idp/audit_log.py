@@ -28,7 +28,8 @@ def record(action: str, *, user_id: int | None = None, client_id: str | None = N
     row = {"at": utcnow(), "action": action, "actor": _actor(), "user_id": user_id, "client_id": client_id,
            "ip": ip or (request.remote_addr if has_request_context() else None),
            "details": json.loads(json.dumps(details, default=str))}
-    logger.info(json.dumps({**row, "at": row["at"].isoformat() + "Z"}, ensure_ascii=False))
+    fields = {"event": action, "actor": row["actor"], "user_id": user_id, "client_id": client_id, "ip": row["ip"]}
+    logger.info(json.dumps({**row, "at": row["at"].isoformat() + "Z"}, ensure_ascii=False), extra={"audit": fields})
     try:
         with current_app.extensions["idp.engine"].begin() as connection:
             connection.execute(insert(AuditEvent).values(**row))
