@@ -1,7 +1,9 @@
 """Audit events: who did what to whom, from where, when; never a secret or a token.
 
 Each event is a row of ``audit_events`` (written in a transaction of its own, so it is
-kept whatever the caller's transaction does) and a JSON line on the ``idp.audit`` logger.
+kept whatever the caller's transaction does) and a JSON line on the ``idp.audit`` logger, whose
+record also carries the event's who and where as ``extra["audit"]`` (keys of their own in
+``IDP_LOG_FORMAT=json``, see ``idp/logs.py``).
 The help desk reads them through the admin API, deployers with ``idp audit export``, and
 citizens see their own recent activity on ``/account``.
 """
