@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +28,7 @@ from . import (
     instance,
     jobs,
     login,
+    logs,
     mail,
     metrics,
     one_time_tokens,
@@ -63,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, sends_mail: bool = Tr
     values = settings.load(config)
     app = Flask(__name__, template_folder=None, static_folder=None)
     app.config.update(values)
+    logs.init_app(app)  # first: whatever start-up logs reaches stderr
     _prepare_instance(app)
     _attach_storage(app, sends_mail)
     instance.make_private(app.config["IDP_INSTANCE_DIR"])  # once the database and the embedded Redis exist
@@ -71,8 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, sends_mail: bool = Tr
     if app.config["IDP_TRUSTED_PROXIES"]:
         hops = app.config["IDP_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    logging.getLogger("idp").setLevel(logging.INFO)
-    redaction.init_app(app)
+    redaction.init_app(app, logs.handler())
     return app
 
 

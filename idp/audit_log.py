@@ -1,7 +1,9 @@
 """Audit events: who did what to whom, from where, when; never a secret or a token.
 
 Each event is a row of ``audit_events`` (written in a transaction of its own, so it is
-kept whatever the caller's transaction does) and a JSON line on the ``idp.audit`` logger.
+kept whatever the caller's transaction does) and a JSON line on the ``idp.audit`` logger, whose
+record also carries the event's who and where as ``extra["audit"]`` (keys of their own in
+``IDP_LOG_FORMAT=json``, see ``idp/logs.py``).
 The help desk reads them through the admin API, deployers with ``idp audit export``, and
 citizens see their own recent activity on ``/account``.
 """
@@ -29,7 +31,8 @@ def record(action: str, *, user_id: int | None = None, client_id: str | None = N
     row = {"at": utcnow(), "action": action, "actor": _actor(), "user_id": user_id, "client_id": client_id,
            "ip": ip or (request.remote_addr if has_request_context() else None),
            "details": json.loads(json.dumps(details, default=str))}
-    logger.info(json.dumps({**row, "at": row["at"].isoformat() + "Z"}, ensure_ascii=False))
+    fields = {"event": action, "actor": row["actor"], "user_id": user_id, "client_id": client_id, "ip": row["ip"]}
+    logger.info(json.dumps({**row, "at": row["at"].isoformat() + "Z"}, ensure_ascii=False), extra={"audit": fields})
     metrics.count_event(action)
     try:
         with current_app.extensions["idp.engine"].begin() as connection:

@@ -322,12 +322,9 @@ def mail() -> None:
 @click.option("--drain", is_flag=True, help="Exit once the queue is empty instead of waiting for more.")
 @click.option("--timeout", default=300.0, show_default=True, help="With --drain: give up after this many seconds.")
 def mail_worker(drain: bool, timeout: float) -> None:
-    import logging
-
     from .jobs import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = _app(sends_mail=True)
+    app = _app(sends_mail=True)  # its lines go to stderr, as every process's (idp/logs.py)
     worker = Worker(app)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())  # finish the job in hand, then stop
     signal.signal(signal.SIGINT, lambda *_: worker.stop())

@@ -194,6 +194,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_NOTICE_TOKEN_TTL", 604800,
             "Life of the \"it was not me\" link in a password-changed notice, seconds", _int(60)),
     Setting("IDP_TRUSTED_PROXIES", 0, "Reverse proxies in front (X-Forwarded-For hops to trust)", _int(0)),
+    Setting("IDP_LOG_FORMAT", "text", "Log lines on stderr: `text`, or `json` (one object a line)",
+            _choice("text", "json")),
     Setting("IDP_ADMIN_NETWORKS", _networks("IDP_ADMIN_NETWORKS", ADMIN_NETWORKS),
             "Client networks (CIDR) where the admin API, the console and `/metrics` answer; elsewhere 404",
             _networks),

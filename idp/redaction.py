@@ -77,16 +77,17 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def init_app(app: Flask) -> None:
-    """Attach the one filter to each logger that may write a URL, and teach it this app's routes.
+def init_app(app: Flask, *handlers: logging.Handler) -> None:
+    """Attach the one filter to each logger that may write a URL and to ``handlers``, and teach it
+    this app's routes.  A logger's filter sees only what is logged on it, not what its children
+    (``idp.audit``, ``idp.jobs``) pass up: the handler of the ``idp`` loggers is guarded too.
 
     Authlib logs every token it issues at DEBUG ("Issue token {...}"): its loggers stay at INFO,
     even when a deployer turns the root logger to DEBUG."""
     logging.getLogger("authlib").setLevel(logging.INFO)
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        found = next((existing for existing in logger.filters if isinstance(existing, RedactTokens)), None)
+    for guarded in (*map(logging.getLogger, LOGGERS), *handlers):
+        found = next((existing for existing in guarded.filters if isinstance(existing, RedactTokens)), None)
         if found is None:
             found = RedactTokens()
-            logger.addFilter(found)
+            guarded.addFilter(found)
         found.learn(token_paths(app))

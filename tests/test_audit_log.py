@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select, text
@@ -209,6 +210,32 @@ def test_logging_out_is_recorded(app, browser, citizen):
     assert log_out(browser).status_code == 200
     [logout] = stored(app, action="logout")
     assert (logout["user_id"], logout["ip"]) == (citizen.id, CITIZEN_ADDRESS)
+
+
+def test_a_logout_asked_by_a_service_is_recorded_naming_it_without_the_id_token(app, db, browser, citizen):
+    bye = "https://transports.example.fr/au-revoir"
+    client_id, secret = make_client(db, name="Transports scolaires", post_logout_redirect_uris=[bye])
+    tokens = sign_in_to(browser, client_id, secret)
+
+    answer = browser.get("/oauth/logout?" + urlencode({"id_token_hint": tokens["id_token"],
+                                                       "post_logout_redirect_uri": bye, "state": "bye-42"}))
+
+    assert (answer.status_code, answer.location) == (302, bye + "?state=bye-42")
+    [logout] = stored(app, action="logout")
+    assert (logout["user_id"], logout["client_id"], logout["ip"], logout["details"]) == (citizen.id, client_id,
+                                                                                          CITIZEN_ADDRESS, {})
+    table = raw_table(app)
+    assert tokens["id_token"] not in table and secret not in table
+
+
+def test_a_logout_left_for_the_citizen_to_confirm_records_nothing_yet(app, db, browser, citizen):
+    client_id, secret = make_client(db, name="Transports scolaires")
+    sign_in_to(browser, client_id, secret)
+
+    page = browser.get("/oauth/logout?" + urlencode({"client_id": client_id}))
+
+    assert page.status_code == 200 and "Se déconnecter de Sésame\u00a0?" in page.get_data(as_text=True)
+    assert stored(app, action="logout") == []
 
 
 @pytest.mark.parametrize(("ask", "known", "unknown", "kind"), [

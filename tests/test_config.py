@@ -26,6 +26,7 @@ def test_defaults_follow_the_design(tmp_path):
     assert values["IDP_PASSWORD_MIN_LENGTH"] == 15
     assert values["IDP_DEFAULT_LOCALE"] == "fr"
     assert values["IDP_ENV"] == "production"
+    assert values["IDP_LOG_FORMAT"] == "text"
 
 
 def test_environment_is_read_and_parsed(tmp_path):
@@ -53,6 +54,7 @@ def test_environment_is_read_and_parsed(tmp_path):
     ("IDP_LOGIN_RATE_LIMIT", "lots"),
     ("IDP_THEME_DIR", "/nonexistent/theme"),
     ("IDP_SESSION_IDLE_TIMEOUT", "999999"),
+    ("IDP_LOG_FORMAT", "xml"),
 ])
 def test_a_bad_setting_stops_the_start_naming_it(tmp_path, name, raw):
     with pytest.raises(ConfigError) as error:

@@ -301,6 +301,8 @@ def rp_logout():
     backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
     shared_computer = session.get("shared_computer", False)
     end_session(session)
+    if user is not None:  # as /logout: a sign-out, here naming the service that asked for it
+        audit_log.record("logout", user_id=user.id, client_id=logout.client.client_id)
     if logout.redirect_uri:
         return redirect(logout.redirect_uri, 303 if request.method == "POST" else 302)
     return render_template("login/logged_out.html", shared_computer=shared_computer)
