@@ -229,6 +229,9 @@ def test_sessions_and_rate_limits_live_on_the_masters_db_the_url_names(build_app
     assert any(key.startswith("idp:limits") for key in stored), stored  # Flask-Limiter's counters
     assert any(key.startswith("idp:session:") for key in stored), stored  # the form's session
 
+    plain = build_app(IDP_LOGIN_RATE_LIMIT="2/minute").test_client()  # the suite's Redis, after a sentinel app
+    assert [login(plain, password="not the password").status_code for _ in range(3)] == [401, 401, 429]
+
 
 def test_a_demoted_master_refusing_writes_answers_503(build_app, sentinels):
     """A connection left on a master the sentinels demoted meets READONLY: through redis+sentinel://
