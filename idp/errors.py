@@ -20,8 +20,8 @@ JSON_PREFIXES = ("/oauth/token", "/oauth/userinfo", "/oauth/revoke", "/oauth/int
                  "/.well-known/", "/admin/api/", "/healthz", "/readyz")
 
 
-# ReadOnlyError: a demoted master, reached before the sentinels told us (MasterNotFoundError, no master
-# yet, is a ConnectionError).
+# ReadOnlyError: a demoted master, reached without asking the sentinels (through them redis-py asks
+# again); MasterNotFoundError, no master named yet, is a ConnectionError.
 STORAGE_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, OperationalError, InterfaceError)
 
 
