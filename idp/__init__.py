@@ -50,7 +50,7 @@ from .oidc import backchannel
 from .oidc import server as oidc_server
 from .oidc import views as oidc_views
 from .oidc.context import Provider
-from .redis_store import Keys, connect, redis_url
+from .redis_store import Keys, connect, limiter_storage, redis_url
 
 csrf = CSRFProtect()
 
@@ -110,7 +110,7 @@ def _attach_storage(app: Flask, sends_mail: bool) -> None:
     one_time_tokens.init_app(app, client, keys)
     jobs.init_app(app, client, keys)
     mail.init_app(app, client, keys, sends_mail)
-    ratelimit.init_app(app, url.replace("unix://", "redis+unix://", 1))
+    ratelimit.init_app(app, *limiter_storage(url))
 
 
 def _attach_web(app: Flask) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .redis_store import SENTINEL_SCHEME, parse_sentinel_url
 from .users import valid_email
 
 BUNDLED_THEME = Path(__file__).resolve().parent.parent / "templates"
@@ -63,6 +64,16 @@ def _url(*schemes: str) -> Callable[[str, str], str]:
         return raw
 
     return parse
+
+
+def _redis_url(name: str, raw: str) -> str:
+    if urlparse(raw).scheme != SENTINEL_SCHEME:
+        return _url("redis", "rediss", "unix", SENTINEL_SCHEME)(name, raw)
+    try:
+        parse_sentinel_url(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
+    return raw
 
 
 def _issuer(name: str, raw: str) -> str:
@@ -133,8 +144,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_INSTANCE_DIR", "./instance", "Folder for the database, keys, secret and embedded Redis"),
     Setting("IDP_DATABASE_URL", None, "SQLAlchemy URL; default `sqlite:///<instance>/idp.sqlite3`"),
     Setting("IDP_DB_AUTO_UPGRADE", True, "Run Alembic migrations at start (under a lock)", _bool),
-    Setting("IDP_REDIS_URL", None, "`redis://`, `rediss://` or `unix://`; unset starts an embedded Redis",
-            _url("redis", "rediss", "unix")),
+    Setting("IDP_REDIS_URL", None, "`redis://`, `rediss://`, `unix://` or `redis+sentinel://h:p[,h:p]/<master>[/db]`;"
+            " unset starts an embedded Redis", _redis_url),
     Setting("IDP_REDIS_PREFIX", "idp:", "Prefix of every Redis key, so deployments can share a server"),
     Setting("IDP_SECRET_KEY", None, "Flask secret (CSRF); generated once into the instance folder"),
     Setting("IDP_SIGNING_KEYS", None, "Private JWKS file; default `<instance>/jwks.private.json`, generated"),

@@ -20,7 +20,9 @@ JSON_PREFIXES = ("/oauth/token", "/oauth/userinfo", "/oauth/revoke", "/oauth/int
                  "/.well-known/", "/admin/api/", "/healthz", "/readyz")
 
 
-STORAGE_DOWN = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+# ReadOnlyError: a demoted master, reached without asking the sentinels (through them redis-py asks
+# again); MasterNotFoundError, no master named yet, is a ConnectionError.
+STORAGE_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, OperationalError, InterfaceError)
 
 
 def wants_json() -> bool:
@@ -83,6 +85,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
+    @app.errorhandler(redis.ReadOnlyError)
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def unavailable(error):

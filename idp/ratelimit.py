@@ -14,10 +14,14 @@ from .digests import keyed_hash
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 
-def init_app(app: Flask, storage_uri: str) -> None:
+def init_app(app: Flask, storage_uri: str, storage_options: dict) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = storage_uri
-    app.config["RATELIMIT_STORAGE_OPTIONS"] = {"key_prefix": app.config["IDP_REDIS_PREFIX"] + "limits"}
+    prefix = app.config["IDP_REDIS_PREFIX"] + "limits"
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {**storage_options, "key_prefix": prefix}
     app.config.setdefault("RATELIMIT_ENABLED", True)
+    # Flask-Limiter adds each app's storage options to the previous app's (one limiter, and tests and
+    # commands build several apps): a sentinel app's options would reach a plain Redis app's storage.
+    limiter._storage_options = {}
     limiter.init_app(app)
 
     @app.errorhandler(429)

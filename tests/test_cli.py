@@ -322,6 +322,7 @@ BAD_SETTINGS = [
     ("IDP_PASSWORD_MIN_LENGTH", "4", ALL_COMMANDS),
     ("IDP_REDIS_URL", "http://x", ALL_COMMANDS),
     ("IDP_LOG_FORMAT", "JSON", ALL_COMMANDS),
+    ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1:26379", ALL_COMMANDS),  # no master name
     ("IDP_DATABASE_URL", "nosuch://x", ALL_COMMANDS),
     ("IDP_DATABASE_URL", "not-a-url", ALL_COMMANDS),
     ("IDP_INSTANCE_DIR", "{tmp}/a-file/instance", APP_COMMANDS),

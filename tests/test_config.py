@@ -44,6 +44,12 @@ def test_environment_is_read_and_parsed(tmp_path):
     ("IDP_ISSUER", "https://sesame.example.fr/?x=1"),
     ("IDP_ISSUER", "sesame"),
     ("IDP_REDIS_URL", "http://127.0.0.1:6379"),
+    ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1:26379"),  # no master name
+    ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1:26379/"),
+    ("IDP_REDIS_URL", "redis+sentinel:///mymaster"),  # no sentinel
+    ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1/mymaster"),  # no port
+    ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1:26379,/mymaster"),
+    ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1:26379/mymaster/zero"),
     ("IDP_SMTP_URL", "mailto:x@example.fr"),
     ("IDP_PASSWORD_MIN_LENGTH", "7"),
     ("IDP_PASSWORD_MIN_LENGTH", "fifteen"),
@@ -61,6 +67,12 @@ def test_a_bad_setting_stops_the_start_naming_it(tmp_path, name, raw):
         config.load(environ={"IDP_INSTANCE_DIR": str(tmp_path), name: raw})
     assert str(error.value).startswith(f"{name}: ")
     assert "\n" not in str(error.value)
+
+
+def test_a_sentinel_url_is_accepted_in_the_form_flask_limiter_reads(tmp_path):
+    url = "redis+sentinel://:s%40cret@10.0.0.1:26379,10.0.0.2:26379,[::1]:26379/mymaster/2"
+    values = config.load(environ={"IDP_INSTANCE_DIR": str(tmp_path), "IDP_REDIS_URL": url})
+    assert values["IDP_REDIS_URL"] == url
 
 
 def test_an_unknown_idp_setting_in_the_test_mapping_is_refused(tmp_path):
