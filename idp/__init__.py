@@ -92,6 +92,8 @@ def _prepare_instance(app: Flask) -> None:
             raise settings.ConfigError(f"IDP_SIGNING_KEYS: cannot create {error.filename}: {error.strerror}") from None
         if cfg["IDP_DB_AUTO_UPGRADE"]:
             db.upgrade(cfg["IDP_DATABASE_URL"])
+        else:
+            db.check_schema(cfg["IDP_DATABASE_URL"])
     app.extensions["idp.signing_keys"] = signing_keys
 
 

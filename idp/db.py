@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+logger = logging.getLogger("idp.db")
 
 
 def make_engine(url: str) -> Engine:
@@ -38,6 +44,38 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+@functools.cache
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def schema_revision(url: str) -> str | None:
+    """The revision the database is at (None: no schema yet)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def check_schema(url: str) -> None:
+    """With IDP_DB_AUTO_UPGRADE=false: refuse to start on a schema this code does not match, in one
+    line that says what to run.  A database that cannot be reached now is left to the requests
+    (they answer 503 until it is back), so that a server starts while its database restarts."""
+    from .config import ConfigError
+
+    try:
+        current = schema_revision(url)
+    except OperationalError as error:
+        logger.warning("database unreachable at start, schema not checked: %s", type(error.orig).__name__)
+        return
+    if current != head_revision():
+        found = f"is at revision {current}" if current else "has no schema"
+        raise ConfigError(f"IDP_DATABASE_URL: the database {found}; this release needs {head_revision()}: "
+                          "run `idp db upgrade` once (IDP_DB_AUTO_UPGRADE is false)")
 
 
 def init_app(app: Flask) -> None:
