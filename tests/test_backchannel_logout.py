@@ -4,9 +4,16 @@ checks it with python-jose against the published keys."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import contextlib
+import http.server
+import json
+import threading
+import time
+from urllib.parse import parse_qs, urlencode
 
 import pytest
+
+from idp.jobs import Worker
 
 from helpers import (
     LogoutEndpoint,
@@ -205,3 +212,117 @@ def test_discovery_advertises_back_channel_logout_with_sessions(client):
     metadata = client.get("/.well-known/openid-configuration").get_json()
     assert metadata["backchannel_logout_supported"] is True
     assert metadata["backchannel_logout_session_supported"] is True
+
+
+# Delivery: what counts as delivered, retries and their end --------------------------------------------------------
+
+class Answering(http.server.BaseHTTPRequestHandler):
+    """A relying party's logout endpoint on http.server: answers the statuses of ``server.statuses`` in turn
+    (the last one from then on), and keeps what it was sent in ``server.calls``."""
+
+    def do_POST(self):  # http.server calls it by this name
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        with self.server.lock:
+            status = self.server.statuses[min(len(self.server.calls), len(self.server.statuses) - 1)]
+            self.server.calls.append({"path": self.path, "status": status, "form": parse_qs(body),
+                                      "method": "POST", "content_type": self.headers.get_content_type()})
+        self.send_response(status)
+        if status in (301, 302, 303, 307, 308):
+            self.send_header("Location", "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):  # a followed redirect would land here
+        with self.server.lock:
+            self.server.calls.append({"path": self.path, "status": 200, "method": "GET"})
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def relying_party_answering(*statuses: int):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answering)
+    server.statuses, server.calls, server.lock = list(statuses), [], threading.Lock()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        server.url = f"http://127.0.0.1:{server.server_port}"
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def logout_job(redis) -> tuple[str, dict]:
+    [job_id] = [job_id for job_id in redis.zrange("idp:jobs", 0, -1) if redis.hget(f"idp:job:{job_id}", "name") == JOB]
+    return job_id, redis.hgetall(f"idp:job:{job_id}")
+
+
+def run_logout_job(app, redis, job_id: str) -> None:
+    """Make the job due now (its back-off waited out) and let a worker run it."""
+    redis.zadd("idp:jobs", {job_id: time.time()}, xx=True)
+    assert Worker(app).run_once() is True
+
+
+def test_a_204_answer_counts_as_delivered(app, client, db, redis, citizen):
+    with relying_party_answering(204) as service:
+        client_id, secret = make_client(db, backchannel_logout_uri=f"{service.url}/bc")
+        signed_in = sign_in(client, client_id, secret)
+        idp_logout(app, client, db, None, signed_in)
+        deliver(app)
+
+    [call] = service.calls
+    assert call["status"] == 204 and call["path"] == "/bc"
+    assert logout_token(client, call, client_id)["sid"] == signed_in["sid"]
+    assert queued(redis) == [] and app.extensions["idp.jobs"].dead() == []
+
+
+def test_any_other_answer_is_retried_with_back_off_and_a_redirect_is_not_followed(app, client, db, redis, citizen):
+    failures = (500, 302, 400, 404)
+    with relying_party_answering(*failures, 200) as service:
+        client_id, secret = make_client(db, backchannel_logout_uri=f"{service.url}/bc")
+        idp_logout(app, client, db, None, sign_in(client, client_id, secret))
+        job_id, _job = logout_job(redis)
+
+        for attempt, status in enumerate(failures, start=1):
+            run_logout_job(app, redis, job_id)
+            assert [call["status"] for call in service.calls] == list(failures[:attempt])
+            assert int(redis.hget(f"idp:job:{job_id}", "attempts")) == attempt  # kept, to be tried again
+            wait = redis.zscore("idp:jobs", job_id) - time.time()
+            assert 0.75 * 2 ** (attempt - 1) <= wait <= 1.2 * 2 ** (attempt - 1), (status, wait)
+            assert Worker(app).run_once() is False  # not before its back-off
+
+        run_logout_job(app, redis, job_id)
+
+    assert [call["status"] for call in service.calls] == [*failures, 200]
+    assert all(call["method"] == "POST" and call["path"] == "/bc" for call in service.calls)  # never /elsewhere
+    assert not redis.exists(f"idp:job:{job_id}") and app.extensions["idp.jobs"].dead() == []
+
+
+def test_the_retries_stop_an_hour_after_the_logout(app, client, db, redis, citizen):
+    with relying_party_answering(503) as service:
+        client_id, secret = make_client(db, backchannel_logout_uri=f"{service.url}/bc")
+        signed_in = sign_in(client, client_id, secret)
+        before = int(time.time())
+        idp_logout(app, client, db, None, signed_in)
+        after = int(time.time())
+        job_id, job = logout_job(redis)
+        assert before + 3600 <= int(job["expires_at"]) <= after + 3600  # the delivery window: one hour
+
+        run_logout_job(app, redis, job_id)
+        assert len(service.calls) == 1 and redis.exists(f"idp:job:{job_id}")
+
+        # An hour later (its end moved to now rather than waited for), the next attempt is not made.
+        redis.hset(f"idp:job:{job_id}", "expires_at", int(time.time()))
+        run_logout_job(app, redis, job_id)
+
+    assert len(service.calls) == 1
+    assert not redis.exists(f"idp:job:{job_id}") and queued(redis) == []
+    [entry] = app.extensions["idp.jobs"].dead()
+    assert entry["id"] == job_id and entry["name"] == JOB and "expired" in entry["reason"]
+    assert signed_in["id_token"] not in json.dumps(entry)

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -349,3 +350,41 @@ def test_a_generated_client_id_never_reads_as_an_option():
     from idp.clients import new_client_id
 
     assert not any(new_client_id().startswith("-") for _ in range(2000))  # 1 in 64 did before
+
+
+def test_a_later_rotation_removes_the_keys_whose_tokens_have_all_expired(app_config, build_app):
+    """Retired keys stay published for the longest token lifetime (here the ID token's 45 s), then the next
+    `idp keys rotate` removes them.  Time is moved by setting back the keys' retirement in the file."""
+    lifetimes = {"IDP_ACCESS_TOKEN_TTL": 30, "IDP_ID_TOKEN_TTL": 45}
+    env = idp_env({**app_config, **lifetimes})
+    browser = build_app(**lifetimes).test_client()
+    keys_file = Path(app_config["IDP_INSTANCE_DIR"]) / "jwks.private.json"
+    first = set(kids(browser))
+
+    def retired_ago(kid_set, seconds):
+        stored = json.loads(keys_file.read_text())
+        for key in stored["keys"]:
+            if key["kid"] in kid_set:
+                key["retired_at"] -= seconds
+        keys_file.write_text(json.dumps(stored))
+
+    assert run_idp(env, "keys", "rotate").returncode == 0
+    second = set(kids(browser)) - first
+    assert len(second) == 2 and set(kids(browser)) == first | second
+
+    retired_ago(first, 40)  # their tokens could still be alive: an ID token lives 45 s
+    kept = run_idp(env, "keys", "rotate")
+    assert kept.returncode == 0, kept.stderr
+    assert "Removed" not in kept.stdout
+    third = set(kids(browser)) - first - second
+    assert set(kids(browser)) == first | second | third
+
+    retired_ago(first, 6)  # now retired 46 s ago: every token they signed has expired
+    assert set(kids(browser)) == second | third  # no longer published, even before the file is tidied
+    pruned = run_idp(env, "keys", "rotate")
+    assert pruned.returncode == 0, pruned.stderr
+    assert all(kid in pruned.stdout for kid in first) and "Removed" in pruned.stdout
+    stored = {key["kid"] for key in json.loads(keys_file.read_text())["keys"]}
+    assert not stored & first
+    assert second | third <= stored  # retired a moment ago: still published
+    assert first.isdisjoint(kids(browser)) and second | third < set(kids(browser))

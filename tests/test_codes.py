@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from helpers import REDIRECT_URI, get_code, make_client, make_user, redeem, served
+from helpers import REDIRECT_URI, authorize_url, get_code, make_client, make_user, query, redeem, served
 
 CONCURRENT_REDEMPTIONS = 8
 
@@ -131,3 +131,33 @@ def test_concurrent_redemptions_of_one_code_over_real_http_give_exactly_one_toke
     losers = [(status, body.get("error")) for status, body in answers if status != 200]
     assert len(winners) == 1 and winners[0]["access_token"]
     assert losers == [(400, "invalid_grant")] * (CONCURRENT_REDEMPTIONS - 1)
+
+
+def test_a_code_replayed_after_the_access_token_lifetime_is_merely_refused(build_app, db, redis, citizen):
+    """Past the access tokens' life the replay marker is gone: the replay is invalid_grant, and what the first
+    redemption issued (its refresh token, the session) goes on working."""
+    app = build_app(IDP_ACCESS_TOKEN_TTL=30, IDP_AUTH_CODE_TTL=5)
+    browser = app.test_client()
+    client_id, secret = make_client(db)
+    code = get_code(browser, client_id)["code"]
+    tokens = redeem(browser, client_id, secret, code).get_json()
+    assert tokens["expires_in"] == 30
+    marker = f"idp:code-issued:{hashlib.sha256(code.encode()).hexdigest()}"
+    assert 0 < redis.ttl(marker) <= 30  # kept for the access token's life, no longer
+
+    redis.pexpire(marker, 1)  # that life is over (Redis drops the marker as it would 30 s later)
+    while redis.exists(marker):
+        time.sleep(0.01)
+
+    assert_invalid_grant(redeem(browser, client_id, secret, code))
+
+    refreshed = browser.post("/oauth/token", auth=(client_id, secret), data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.data
+    assert browser.get("/oauth/userinfo", headers=bearer(refreshed.get_json()["access_token"])).status_code == 200
+    introspection = browser.post("/oauth/introspect", data={"token": tokens["access_token"]},
+                                 auth=(client_id, secret))
+    assert introspection.get_json()["active"] is True  # not revoked by the replay (only its own life ends it)
+    again = browser.get(authorize_url(client_id))  # the session still signs in, no password asked
+    assert again.status_code == 302 and again.location.startswith(REDIRECT_URI), again.location
+    assert redeem(browser, client_id, secret, query(again.location)["code"]).status_code == 200

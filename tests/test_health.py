@@ -1,4 +1,5 @@
-"""Liveness and readiness probes, and what citizens and relying parties see when storage is down."""
+"""Liveness and readiness probes, and what citizens, relying parties and the help desk's program see when
+storage is down."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import pytest
 
 from conftest import free_port
+from helpers import REDIRECT_URI, get_code, make_client, make_user, redeem
 
 RFC6749_ERROR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2: the characters of an error code
 
@@ -82,3 +84,61 @@ def test_login_page_says_unavailable_when_the_database_is_down(without_database)
     assert response.status_code == 503 and response.mimetype == "text/html"
     assert "Service momentanément indisponible" in response.get_data(as_text=True)
     assert_no_stack_trace(response)
+
+
+# What relying parties and the help desk's program get while Redis is down ------------------------------------------
+
+@pytest.fixture
+def issued(app, db):
+    """Before the outage: a citizen's tokens, a relying party's credentials and the help desk's token."""
+    make_user(db)
+    browser = app.test_client()
+    client_id, secret = make_client(db)
+    code = get_code(browser, client_id)["code"]
+    tokens = redeem(browser, client_id, secret, code).get_json()
+    second_code = get_code(browser, client_id)["code"]  # issued, not yet redeemed when Redis goes away
+    admin_id, admin_secret = make_client(db, name="Assistance", redirect_uris=[], grant_types=["client_credentials"],
+                                         scope="idp:admin")
+    admin = browser.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "idp:admin"},
+                         auth=(admin_id, admin_secret)).get_json()["access_token"]
+    return {"client": (client_id, secret), "tokens": tokens, "code": second_code, "admin": admin,
+            "admin_client": (admin_id, admin_secret)}
+
+
+def during_outage(issued) -> dict:
+    """Each JSON endpoint, called as its caller calls it: (method, path, keyword arguments)."""
+    client_id, secret = issued["client"]
+    bearer = {"Authorization": f"Bearer {issued['tokens']['access_token']}"}
+    return {
+        "token (code)": ("post", "/oauth/token", {"auth": (client_id, secret), "data": {
+            "grant_type": "authorization_code", "code": issued["code"], "redirect_uri": REDIRECT_URI}}),
+        "token (refresh)": ("post", "/oauth/token", {"auth": (client_id, secret), "data": {
+            "grant_type": "refresh_token", "refresh_token": issued["tokens"]["refresh_token"]}}),
+        "token (client credentials)": ("post", "/oauth/token", {"auth": issued["admin_client"], "data": {
+            "grant_type": "client_credentials", "scope": "idp:admin"}}),
+        "userinfo": ("get", "/oauth/userinfo", {"headers": bearer}),
+        "introspection": ("post", "/oauth/introspect", {"auth": (client_id, secret), "data": {
+            "token": issued["tokens"]["access_token"]}}),
+        "revocation": ("post", "/oauth/revoke", {"auth": (client_id, secret), "data": {
+            "token": issued["tokens"]["refresh_token"]}}),
+        "admin: find an account": ("get", "/admin/api/users", {"query_string": {"q": "jean.dupont"}, "headers": {
+            "Authorization": f"Bearer {issued['admin']}"}}),
+        "admin: revoke": ("post", "/admin/api/users/jean.dupont/revoke", {"headers": {
+            "Authorization": f"Bearer {issued['admin']}"}}),
+    }
+
+
+def test_the_json_endpoints_answer_a_json_503_while_redis_is_down(app, build_app, issued):
+    outage = build_app(IDP_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()  # same database and keys
+    calls = during_outage(issued)
+    for name, (method, path, kwargs) in calls.items():
+        response = getattr(outage, method)(path, **kwargs)
+        assert (response.status_code, response.mimetype) == (503, "application/json"), (name, response.data)
+        assert response.get_json()["error"] == "temporarily_unavailable", name
+        assert_no_stack_trace(response)
+
+    # Redis was the only reason: the provider on its Redis answers every one of these calls.
+    for name, (method, path, kwargs) in calls.items():
+        response = getattr(app.test_client(), method)(path, **kwargs)
+        assert response.status_code == 200, (name, response.data)
+

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from sqlalchemy import create_engine, inspect, text
 from idp import create_app
 from idp.redis_store import stop_embedded
 
-from helpers import csrf_token
+from helpers import csrf_token, make_user, signed_in
+from helpers import login as sign_in
 
 SCHEMA = {"users", "clients", "refresh_tokens", "help_requests", "audit_events", "alembic_version"}
 
@@ -152,3 +154,42 @@ def start_two_at_once(folder: Path, go: Path) -> list[dict]:
         assert starter.returncode == 0, stderr
         seen.append(json.loads(stdout))
     return seen
+
+
+def test_the_embedded_redis_keeps_sessions_across_a_restart(tmp_path_factory, database_url, signing_keys_file):
+    """Its append-only file: a citizen signed in before the restart is still signed in after it."""
+    folder = tmp_path_factory.mktemp("aof") / "instance"  # short: a unix socket path has at most 107 bytes
+    folder.mkdir()
+    shutil.copy(signing_keys_file, folder / "jwks.private.json")
+    settings = {"IDP_INSTANCE_DIR": str(folder), "IDP_ENV": "testing", "IDP_DATABASE_URL": database_url,
+                "IDP_DB_AUTO_UPGRADE": False}
+    apps = []
+    try:
+        apps.append(create_app(settings))
+        assert apps[0].config["IDP_REDIS_URL"] in (None, "")  # no Redis configured: the embedded one
+        db = apps[0].extensions["idp.db"].session_factory()
+        make_user(db)
+        db.close()
+        browser = apps[0].test_client()
+        assert sign_in(browser).status_code == 303
+        assert signed_in(browser)
+        cookie = browser.get_cookie("idp_session").value
+        pid = embedded_redis(folder).info("server")["process_id"]
+
+        assert stop_embedded(folder)
+        assert list((folder / "redis").rglob("*.aof*")), "no append-only file was written"
+
+        apps.append(create_app(settings))  # starts the embedded Redis again, from its files
+        assert embedded_redis(folder).info("server")["process_id"] != pid
+        again = apps[1].test_client()
+        again.set_cookie("idp_session", cookie)
+        assert signed_in(again)
+        stranger = apps[1].test_client()
+        stranger.set_cookie("idp_session", "a-cookie-nobody-was-given")
+        assert not signed_in(stranger)
+    finally:
+        for app in apps:
+            app.extensions["idp.db"].remove()
+            app.extensions["idp.engine"].dispose()
+        stop_embedded(folder)
+    assert not stop_embedded(folder), "the embedded Redis is still running"

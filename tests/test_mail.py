@@ -7,14 +7,19 @@ no mail body (nor the link it carries) in Redis or in the logs once it is done w
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import ipaddress
 import json
 import logging
 import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -24,6 +29,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from babel.messages.pofile import read_po
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask_babel import lazy_gettext as _l
 
 from idp import create_app, mail
@@ -574,3 +583,171 @@ def test_mail_never_appears_in_the_logs(build_app, smtp, redis, caplog):
     for line in logged:
         assert link not in line and failed_link not in line
         assert "Your identifier" not in line
+
+
+# --- TLS to the SMTP server: smtp+starttls:// and smtps:// --------------------------------------------------------
+
+def private_ca(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A private certificate authority (its certificate written to ``folder/ca.pem``) and the server context of
+    an SMTP server on 127.0.0.1 whose certificate it signed."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sésame test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])).issuer_name(ca_name)
+              .public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False)
+              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return ca_file, context
+
+
+class TlsSink(SmtpSink):
+    """The SMTP sink, also noting whether each mail came over TLS."""
+
+    def __init__(self):
+        super().__init__(free_port())
+        self.over_tls: list[bool] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.over_tls.append(server.transport.get_extra_info("ssl_object") is not None)
+        return await super().handle_DATA(server, session, envelope)
+
+
+TLS_SCHEMES = {
+    # scheme: how the sink's controller speaks TLS
+    "smtp+starttls": lambda context: {"tls_context": context, "require_starttls": True},
+    "smtps": lambda context: {"ssl_context": context},
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(TLS_SCHEMES))
+def test_mail_over_tls_is_delivered_to_a_server_signed_by_a_ca_named_in_ssl_cert_file(build_app, redis, tmp_path,
+                                                                                      monkeypatch, scheme):
+    ca_file, server_context = private_ca(tmp_path)
+    sink = TlsSink()
+    controller = running(sink, **TLS_SCHEMES[scheme](server_context))
+    try:
+        app = build_app(IDP_SMTP_URL=f"{scheme}://127.0.0.1:{controller.port}")
+
+        # Not trusted yet: the certificate is checked, the mail is kept for a retry, nothing is sent.
+        job_id, _link = queue_mail(app)
+        assert Worker(app).run_once() is True
+        assert sink.messages == [] and attempts(redis, job_id) == 1 and dead(app) == []
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # what the README tells the deployer to set
+        app.extensions["idp.jobs"].redis.zadd(f"{PREFIX}jobs", {job_id: time.time()}, xx=True)  # due again now
+        deliver(app, timeout=5)
+        [message] = sink.wait_for(1)
+    finally:
+        controller.stop()
+    assert message["To"] == TO and message["Subject"] == SUBJECT_EN
+    assert sink.over_tls == [True]
+    assert pending(app) == 0
+
+
+# --- the worker's back-off, and SIGTERM with a mail in hand ---------------------------------------------------------
+
+def due_in(redis, job_id: str) -> float:
+    return redis.zscore(f"{PREFIX}jobs", job_id) - time.time()
+
+
+def test_failed_sends_back_off_doubling_from_one_second_up_to_five_minutes(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    smtp.stop()
+    job_id, _link = queue_mail(app)
+
+    for attempt in range(1, 6):
+        assert Worker(app).run_once() is True
+        expected = 2 ** (attempt - 1)
+        assert attempts(redis, job_id) == attempt
+        assert 0.75 * expected <= due_in(redis, job_id) <= 1.2 * expected, attempt  # with ±20 % jitter
+        assert Worker(app).run_once() is False  # waiting out its back-off: nobody retries it sooner
+        redis.zadd(f"{PREFIX}jobs", {job_id: time.time()}, xx=True)  # the back-off is over
+
+    redis.hset(f"{PREFIX}job:{job_id}", "attempts", 30)  # a long outage: 2 ** 30 s would be 34 years
+    assert Worker(app).run_once() is True
+    assert 0.8 * 300 - 1 <= due_in(redis, job_id) <= 1.2 * 300
+    assert attempts(redis, job_id) == 31 and dead(app) == []
+
+
+def test_a_worker_takes_over_a_job_whose_lease_ended_and_the_default_lease_is_two_minutes(build_app, smtp, redis):
+    app = build_app(IDP_SMTP_URL=smtp.url)
+    job_id, _link = queue_mail(app)
+    dying, other = Worker(app, lease=0.3), Worker(app, lease=0.3)
+    claimed = dying.queue.claim(dying.lease)  # the first worker takes it, then dies without finishing
+    assert claimed is not None and claimed[0] == job_id
+    assert other.run_once() is False  # still leased: nobody else runs it yet
+    time.sleep(0.35)
+    assert other.run_once() is True  # the lease ended: the other worker runs it
+    [message] = smtp.wait_for(1)
+    assert message["To"] == TO
+    assert pending(app) == 0
+    settle(smtp, 1, 0.2)
+
+    # A worker as `idp serve` and `idp mail worker` start it leaves a job to others after 2 minutes.
+    second_job, _link = queue_mail(app)
+    assert Worker(app).lease == 120
+    with app.app_context():
+        assert jobs().claim()[0] == second_job
+    assert 118 <= due_in(redis, second_job) <= 120
+
+
+class SlowSink(SmtpSink):
+    """An SMTP server that takes ``delay`` seconds to accept each mail; ``.started`` is set when one is being
+    handed over."""
+
+    def __init__(self, delay: float):
+        super().__init__(free_port())
+        self.delay = delay
+        self.started = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.started.set()
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_sigterm_lets_the_worker_finish_the_mail_in_hand(build_app, redis, worker_env, tmp_path):
+    sink = SlowSink(delay=2)
+    sink.start()
+    try:
+        app = build_app(IDP_SMTP_URL=sink.url)
+        job_id, _link = queue_mail(app)
+        worker, log = start_worker({**worker_env, "IDP_SMTP_URL": sink.url}, tmp_path, "slow")
+        try:
+            assert sink.started.wait(20), log.read_text()
+            assert sink.messages == []  # the mail is in hand, not yet accepted
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(15) == 0, log.read_text()
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        assert len(sink.messages) == 1 and sink.messages[0]["To"] == TO
+        assert "Mail worker stopped." in log.read_text()
+        assert not redis.exists(f"{PREFIX}job:{job_id}")  # done, so never sent again
+        assert redis.zscore(f"{PREFIX}jobs", job_id) is None
+        settle(sink, 1, 0.3)
+    finally:
+        sink.stop()
