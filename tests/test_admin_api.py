@@ -590,7 +590,7 @@ def test_revoking_only_the_sessions_keeps_the_refresh_token_working(admin, every
 
 def test_an_unknown_kind_to_revoke_is_400_and_revokes_nothing(admin, everywhere):
     bodies = [{"what": ["everything"]}, {"what": ["sessions", "cookies"]}, {"what": "sessions"}, {"what": []},
-              {"what": None}, ["sessions"], "sessions", 3]
+              {"what": None}, ["sessions"], "sessions", 3, {"what": [{"sessions": True}]}, {"what": [["sessions"]]}]
 
     answers = [refusal(admin.post("/admin/api/users/jean.dupont/revoke", body))[:3] for body in bodies]
 

@@ -116,7 +116,7 @@ def revoke_user(reference: str):
     user = resolve(reference)
     body = json_body() if request.get_data() else {}  # no body: revoke everything
     what = body.get("what", list(REVOCABLE)) if body is not None else None
-    if not isinstance(what, list) or not what or not set(what) <= set(REVOCABLE):
+    if not isinstance(what, list) or not what or not all(isinstance(item, str) and item in REVOCABLE for item in what):
         return json_error(400, "invalid_request", f"what must be a list among {', '.join(REVOCABLE)}.")
     return jsonify(revoked=actions.revoke(user, set(what)))
 
