@@ -89,10 +89,9 @@ class ClientCache:
             g.pop("idp_clients_generation", None)
 
     def announce(self) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(self.key)
-        pipe.publish(self.channel, b"changed")
-        pipe.execute()
+        # Two commands, not a pipeline: a cluster client pipelines no PUBLISH (a change is rare).
+        self.redis.incr(self.key)
+        self.redis.publish(self.channel, b"changed")
 
     # The listener: one daemon thread per process (a worker forked from a parent that had one
     # starts its own on first use).

