@@ -430,16 +430,19 @@ print(json.dumps({"n": len(times), "seconds": time.perf_counter() - start, "p50"
             return
         log("memory: Redis MEMORY USAGE of keys written by real requests, VmRSS of the worker …")
         from idp.one_time_tokens import token_hash
+        from idp.redis_store import Keys, user_tag
         from idp.sessions import COOKIE_NAME, _storage_id
         from plugins.recovery.requests import RESET
 
-        s, keys, count = self.stack, self.stack.prefix, 20 if self.args.quick else 100
+        s, count = self.stack, 20 if self.args.quick else 100
+        keys = Keys(self.stack.prefix)  # the app's own key names (hash-tagged: idp/redis_store.py)
 
         def usage(key: str) -> int | None:
             return s.redis.memory_usage(key, samples=0)
 
         def session_key(browser: requests.Session) -> str:
-            return f"{keys}session:{_storage_id(browser.cookies[COOKIE_NAME])}"
+            cookie = browser.cookies[COOKIE_NAME]
+            return keys.tagged("session", cookie.partition(".")[0], _storage_id(cookie))
 
         anonymous, pending1, pending2, signed_in, index, ott = [], [], [], [], [], []
         client = s.code_client.client_id
@@ -458,9 +461,9 @@ print(json.dumps({"n": len(times), "seconds": time.perf_counter() - start, "p50"
             signed_in.append(usage(session_key(browser)))
             user_id = s.reset_users[n % len(s.reset_users)]
             token = self.reset_tokens().issue(user_id, RESET, 1800)
-            ott.append(usage(f"{keys}ott:{token_hash(token)}"))
+            ott.append(usage(keys.tagged("ott", token.partition(".")[0], token_hash(token))))
         for user_id in s.reset_users[:count]:
-            index.append(usage(f"{keys}ott-user:{user_id}"))
+            index.append(usage(keys.tagged("ott-user", user_tag(user_id), user_id)))
 
         def mean(values):
             values = [v for v in values if v is not None]
@@ -474,8 +477,8 @@ print(json.dumps({"n": len(times), "seconds": time.perf_counter() - start, "p50"
             {"what": "Redis: one more pending authorization in a session (2nd GET /authorize − 1st), bytes",
              "value": mean(extra)},
             {"what": "Redis: signed-in session after the whole sign-in, bytes", "value": mean(signed_in)},
-            {"what": "Redis: reset token (ott:<hash>), bytes", "value": mean(ott)},
-            {"what": "Redis: a user's link index (ott-user:<id>: live reset links and password-changed notices), "
+            {"what": "Redis: reset token (ott:{tag}:<hash>), bytes", "value": mean(ott)},
+            {"what": "Redis: a user's link index (ott-user:{tag}:<id>: live reset links and password-changed notices), "
                      "bytes", "value": mean(index)},
         ]
         workers = s.worker_pids()

@@ -158,7 +158,7 @@ def drain(store: redis.Redis, sink: MailSink, expected: int, worker: subprocess.
     while time.monotonic() - start < seconds:
         if worker.poll() is not None:
             raise RuntimeError(f"idp mail worker exited with status {worker.returncode}")
-        if store.zcard("idp:jobs") == 0 and sink.count >= expected:  # the default IDP_REDIS_PREFIX
+        if store.zcard("idp:jobs:{jobs}") == 0 and sink.count >= expected:  # the default IDP_REDIS_PREFIX
             break
         time.sleep(0.2)
     time.sleep(1)  # a mail more than expected would show now

@@ -1,9 +1,11 @@
 """A durable job queue in Redis, and the worker that runs it.
 
 Work that must not slow an answer down, nor be lost while a server is away, goes
-here: sending a mail, resolving a recovery request.  A job is the hash ``job:<id>``
-(name, JSON payload, attempts, optional expiry) and its id in the sorted set ``jobs``,
-scored by when it is due.  A worker claims the earliest due job by pushing its due
+here: sending a mail, resolving a recovery request.  A job is the hash ``job:{jobs}:<id>``
+(name, JSON payload, attempts, optional expiry) and its id in the sorted set
+``jobs:{jobs}``, scored by when it is due.  Every key of the queue has the hash tag
+``{jobs}``: in a Redis Cluster they share a slot, so queuing a job is one script and
+finishing it one transaction.  A worker claims the earliest due job by pushing its due
 time one lease ahead (one Lua call), so a worker that dies mid-job leaves it to
 another when the lease ends.  Success deletes the job, and with it whatever token
 its payload carried; a failure retries it with exponential back-off.  Jobs whose
@@ -37,8 +39,11 @@ from collections.abc import Callable
 import redis
 from flask import Flask, current_app
 
+from .redis_store import is_cluster
+
 logger = logging.getLogger("idp.jobs")
 
+QUEUE_TAG = "jobs"  # the hash tag of every key of the queue
 LEASE = 120  # seconds a claimed job is left to its worker (SMTP timeout is 30)
 MAX_BACKOFF = 300  # seconds between two attempts, at most
 DEAD_KEPT = 1000
@@ -86,6 +91,36 @@ class Jobs:
         self._claim = client.register_script(_CLAIM)
         self._enqueue = client.register_script(_ENQUEUE)
 
+    def key(self, name: str, *parts: object) -> str:
+        """A key of the queue (``jobs``, ``job``, ``jobs-wake``, ``jobs-dead``, ``jobs-dropped``)."""
+        return self.keys.tagged(name, QUEUE_TAG, *parts)
+
+    def adopt_legacy(self) -> int:
+        """Move the jobs that an earlier version queued under keys without the hash tag (``jobs``,
+        ``job:<id>``) to the queue's keys, with the dead list and the drop count: an upgrade loses no
+        mail.  A Redis Cluster never held them (clusters came with the tags).  How many jobs moved."""
+        if is_cluster(self.redis):
+            return 0
+        old_queue, moved = self.keys("jobs"), 0
+        for job_id, due in self.redis.zrange(old_queue, 0, -1, withscores=True):
+            pipe = self.redis.pipeline(transaction=True)
+            if self.redis.exists(self.keys("job", job_id)):
+                pipe.rename(self.keys("job", job_id), self.key("job", job_id))
+                pipe.zadd(self.key("jobs"), {job_id: due})
+                moved += 1
+            pipe.zrem(old_queue, job_id)
+            pipe.execute()
+        for raw in self.redis.lrange(self.keys("jobs-dead"), 0, DEAD_KEPT - 1)[::-1]:
+            self.redis.lpush(self.key("jobs-dead"), raw)
+        self.redis.ltrim(self.key("jobs-dead"), 0, DEAD_KEPT - 1)
+        dropped = int(self.redis.get(self.keys("jobs-dropped")) or 0)
+        if dropped:
+            self.redis.incrby(self.key("jobs-dropped"), dropped)
+        self.redis.delete(self.keys("jobs-dead"), self.keys("jobs-dropped"), self.keys("jobs-wake"))
+        if moved:
+            logger.warning("%d job(s) queued by an earlier version moved to the queue's new keys", moved)
+        return moved
+
     def handle(self, name: str, handler: Callable[[dict], None]) -> None:
         self.handlers[name] = handler
 
@@ -111,8 +146,8 @@ class Jobs:
             fields["expires_at"] = int(expires_at)
         dropped = json.dumps({"id": job_id, "name": name, "attempts": 0, "reason": "queue full", "dropped": now})
         queued = self._enqueue(
-            keys=[self.keys("jobs"), self.keys("job", job_id), self.keys("jobs-wake"), self.keys("jobs-dead"),
-                  self.keys("jobs-dropped")],
+            keys=[self.key("jobs"), self.key("job", job_id), self.key("jobs-wake"), self.key("jobs-dead"),
+                  self.key("jobs-dropped")],
             args=[self.max_jobs, time.time() + delay, dropped, DEAD_KEPT, job_id,
                   *(item for pair in fields.items() for item in pair)])
         if not queued:
@@ -121,39 +156,39 @@ class Jobs:
         return job_id
 
     def pending(self) -> int:
-        return int(self.redis.zcard(self.keys("jobs")))
+        return int(self.redis.zcard(self.key("jobs")))
 
     def stats(self) -> dict:
         """What ``idp jobs stats`` shows: jobs due now, jobs waiting (a retry's back-off, a delay, or
         a worker's lease), the ceiling, jobs dropped because the queue was full, and the dead kept."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zcount(self.keys("jobs"), "-inf", now)
-        pipe.zcard(self.keys("jobs"))
-        pipe.get(self.keys("jobs-dropped"))
-        pipe.llen(self.keys("jobs-dead"))
+        pipe.zcount(self.key("jobs"), "-inf", now)
+        pipe.zcard(self.key("jobs"))
+        pipe.get(self.key("jobs-dropped"))
+        pipe.llen(self.key("jobs-dead"))
         due, pending, dropped, dead = pipe.execute()
         return {"pending": int(pending), "due": int(due), "waiting": int(pending) - int(due),
                 "max": self.max_jobs, "dropped": int(dropped or 0), "dead": int(dead)}
 
     def dead(self) -> list[dict]:
-        return [json.loads(raw) for raw in self.redis.lrange(self.keys("jobs-dead"), 0, -1)]
+        return [json.loads(raw) for raw in self.redis.lrange(self.key("jobs-dead"), 0, -1)]
 
     def claim(self, lease: float = LEASE) -> tuple[str, dict] | None:
         now = time.time()
-        job_id = self._claim(keys=[self.keys("jobs")], args=[now, now + lease])
+        job_id = self._claim(keys=[self.key("jobs")], args=[now, now + lease])
         if not job_id:
             return None
-        job = self.redis.hgetall(self.keys("job", job_id))
+        job = self.redis.hgetall(self.key("job", job_id))
         if not job:  # finished by a worker whose lease had run out
-            self.redis.zrem(self.keys("jobs"), job_id)
+            self.redis.zrem(self.key("jobs"), job_id)
             return None
         return job_id, job
 
     def done(self, job_id: str, name: str | None = None) -> None:
-        pipe = self.redis.pipeline()
-        pipe.delete(self.keys("job", job_id))
-        pipe.zrem(self.keys("jobs"), job_id)
+        pipe = self.redis.pipeline(transaction=True)  # one slot: the queue's
+        pipe.delete(self.key("job", job_id))
+        pipe.zrem(self.key("jobs"), job_id)
         pipe.execute()
         self.count(name, "sent" if name == "mail.deliver" else "done")
 
@@ -164,9 +199,9 @@ class Jobs:
 
     def retry(self, job_id: str, attempts: int) -> float:
         delay = min(2 ** (attempts - 1), MAX_BACKOFF) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
-        pipe = self.redis.pipeline()
-        pipe.hset(self.keys("job", job_id), "attempts", attempts)
-        pipe.zadd(self.keys("jobs"), {job_id: time.time() + delay}, xx=True)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.key("job", job_id), "attempts", attempts)
+        pipe.zadd(self.key("jobs"), {job_id: time.time() + delay}, xx=True)
         pipe.execute()
         return delay
 
@@ -179,18 +214,18 @@ class Jobs:
     def drop(self, job_id: str, job: dict, reason: str) -> None:
         record = {"id": job_id, "name": job.get("name"), "attempts": int(job.get("attempts", 0)),
                   "reason": reason, "dropped": int(time.time())}
-        pipe = self.redis.pipeline()
-        pipe.lpush(self.keys("jobs-dead"), json.dumps(record))
-        pipe.ltrim(self.keys("jobs-dead"), 0, DEAD_KEPT - 1)
-        pipe.delete(self.keys("job", job_id))
-        pipe.zrem(self.keys("jobs"), job_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self.key("jobs-dead"), json.dumps(record))
+        pipe.ltrim(self.key("jobs-dead"), 0, DEAD_KEPT - 1)
+        pipe.delete(self.key("job", job_id))
+        pipe.zrem(self.key("jobs"), job_id)
         pipe.execute()
         self.count(job.get("name"), "dead")
         logger.warning("job %s (%s) dropped: %s", job_id, job.get("name"), reason)
 
     def wait_for_work(self, timeout: float) -> None:
         """Sleep until a job is queued or ``timeout`` passes."""
-        self.redis.blpop([self.keys("jobs-wake")], timeout=max(1, round(timeout)))
+        self.redis.blpop([self.key("jobs-wake")], timeout=max(1, round(timeout)))
 
 
 def jobs() -> Jobs:
@@ -244,8 +279,12 @@ class Worker:
         return ran
 
     def run_forever(self, poll: float = 1.0) -> None:
+        adopted = False
         while not self.stopping.is_set():
             try:
+                if not adopted:
+                    self.queue.adopt_legacy()
+                    adopted = True
                 self.queue.queue_periodic()
                 if not self.run_once():
                     self.queue.wait_for_work(poll)

@@ -123,7 +123,9 @@ def _known_key(attempt: Attempt) -> str:
 
 
 def _key(kind: str, digest: str) -> str:
-    return provider().keys(kind, digest)
+    # Tagged by the digest: a pair's failures and delay share a slot in a Redis Cluster, and one DEL
+    # ends both.
+    return provider().keys.tagged(kind, digest)
 
 
 def _redis():

@@ -1,10 +1,13 @@
 """Server-side login sessions in Redis.
 
-The cookie carries only a random id; the data lives under ``session:<sha256(id)>``
-with the idle timeout as TTL, and ``created`` enforces the absolute timeout.  The cookie has
+The cookie carries only a hash tag and a random id, ``<tag>.<id>``; the data lives under
+``session:{<tag>}:<sha256(cookie)>`` with the idle timeout as TTL, and ``created`` enforces the
+absolute timeout.  A signed-in session's tag is its citizen's (``redis_store.user_tag``), so that
+in a Redis Cluster their sessions and the index of them share a slot and can be ended together,
+atomically; a browser not signed in gets a random tag.  The cookie has
 no Max-Age: it ends with the browser.  A login on a shared computer (a town hall, a library)
 lasts at most ``SHARED_COMPUTER_MAX_AGE`` in all, whatever the configured timeouts.
-``user-sessions:<user id>`` lists a citizen's signed-in sessions, so a password
+``user-sessions:{<tag>}:<user id>`` lists a citizen's signed-in sessions, so a password
 reset or the help desk can end them all at once, and the citizen can see and close them
 (``/account/sessions``): a signed-in session records the browser's User-Agent (capped), its
 client address and its last use (written at most once a minute, so reading pages stays one
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 
@@ -25,6 +29,8 @@ from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+from .redis_store import TAG_LENGTH, user_tag
+
 COOKIE_NAME = "idp_session"
 # What a browser keeps when it signs in or out: its waiting authorization requests, its
 # language, and a reminder to check personal details after a recovery.
@@ -33,13 +39,19 @@ SHARED_COMPUTER_MAX_AGE = 30 * 60  # long enough for one errand, short enough fo
 USER_AGENT_KEPT = 300  # characters: enough to name a browser, not a place to store a megabyte per session
 LAST_USE_EVERY = 60  # seconds between writes of a session's last use
 
-# KEYS: the user's index. ARGV: session key prefix. Returns what the live sessions held.
+# KEYS: the user's index, then the key of each session it listed when read. ARGV: the storage id
+# of each.  Returns {1, what the live sessions held...}, or false when the index changed since it was
+# read (the caller reads it again): every key touched is declared, as a Redis Cluster requires.
 _END_ALL = """
-local ended = {}
-for _, storage_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local data = redis.call('GET', ARGV[1] .. storage_id)
+if redis.call('SCARD', KEYS[1]) ~= #ARGV then return false end
+for i = 1, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then return false end
+end
+local ended = {1}
+for i = 2, #KEYS do
+  local data = redis.call('GET', KEYS[i])
   if data then
-    redis.call('DEL', ARGV[1] .. storage_id)
+    redis.call('DEL', KEYS[i])
     table.insert(ended, data)
   end
 end
@@ -47,19 +59,30 @@ redis.call('DEL', KEYS[1])
 return ended
 """
 
-# KEYS: the user's index. ARGV: session key prefix, storage id. What the session held, if it was the user's.
+# KEYS: the user's index, the session's key. ARGV: its storage id. What the session held, if it was the user's.
 _END_ONE = """
-if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 0 then return false end
-redis.call('SREM', KEYS[1], ARGV[2])
-local data = redis.call('GET', ARGV[1] .. ARGV[2])
-redis.call('DEL', ARGV[1] .. ARGV[2])
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return false end
+redis.call('SREM', KEYS[1], ARGV[1])
+local data = redis.call('GET', KEYS[2])
+redis.call('DEL', KEYS[2])
 return data
 """
+COOKIE_SHAPE = re.compile(rf"([0-9a-f]{{{TAG_LENGTH}}})\.[A-Za-z0-9_-]{{43}}")
+CHANGED_RETRIES = 20  # an index that keeps changing while it is read: give up, loudly
 
 
 def _storage_id(cookie_value: str) -> str:
     # Stored hashed so a read of Redis does not yield cookies to replay.
     return hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+def _tag(cookie_value: str) -> str:
+    return cookie_value.partition(".")[0]
+
+
+def _new_cookie(user_id: int | None) -> str:
+    tag = user_tag(user_id) if user_id else secrets.token_hex(TAG_LENGTH // 2)
+    return f"{tag}.{secrets.token_urlsafe(32)}"
 
 
 def handle(storage_id: str) -> str:
@@ -104,9 +127,9 @@ class RedisSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request) -> ServerSession:
         cookie_value = request.cookies.get(COOKIE_NAME)
-        if cookie_value and len(cookie_value) < 100:
+        if cookie_value and COOKIE_SHAPE.fullmatch(cookie_value):
             try:
-                raw = self.redis.get(self.keys("session", _storage_id(cookie_value)))
+                raw = self.redis.get(self._key(cookie_value))
             except redis.RedisError as error:
                 return _Unavailable(error)
             if raw:
@@ -126,12 +149,18 @@ class RedisSessionInterface(SessionInterface):
                 return
         if not session and not session.cookie_value:
             return
+        user_id = session.get("user_id")
+        if user_id and session.cookie_value and _tag(session.cookie_value) != user_tag(user_id):
+            # Signed in without a new cookie: a new one, under the citizen's tag, so that ending
+            # their sessions finds this one.
+            self._forget(session)
+            session.modified = True
         _note_use(session)
         if session.cookie_value is None:
             if not session.modified:
                 return
-            session.cookie_value = secrets.token_urlsafe(32)
-        key = self.keys("session", _storage_id(session.cookie_value))
+            session.cookie_value = _new_cookie(user_id)
+        key = self._key(session.cookie_value)
         ttl = min(self.idle_timeout, max(1, int(self._max_age(session) - (time.time() - session.get("created", 0)))))
         if session.modified or session.regenerate:
             self.redis.set(key, json.dumps(dict(session)), ex=ttl)
@@ -150,19 +179,31 @@ class RedisSessionInterface(SessionInterface):
             return min(self.max_age, SHARED_COMPUTER_MAX_AGE)
         return self.max_age
 
+    def _key(self, cookie_value: str) -> str:
+        return self.keys.tagged("session", _tag(cookie_value), _storage_id(cookie_value))
+
+    def _session_key(self, user_id: int, storage_id: str) -> str:
+        """The key of a signed-in session of ``user_id`` (under the citizen's tag)."""
+        return self.keys.tagged("session", user_tag(user_id), storage_id)
+
+    def _user_index(self, user_id: int) -> str:
+        return self.keys.tagged("user-sessions", user_tag(user_id), user_id)
+
     def _forget(self, session: ServerSession) -> None:
         storage_id = _storage_id(session.cookie_value)
-        pipe = self.redis.pipeline()
-        pipe.delete(self.keys("session", storage_id))
-        if session.owner:
-            pipe.srem(self.keys("user-sessions", session.owner), storage_id)
-        pipe.execute()
+        if session.owner and _tag(session.cookie_value) == user_tag(session.owner):
+            pipe = self.redis.pipeline(transaction=True)  # one slot: the citizen's
+            pipe.delete(self._key(session.cookie_value))
+            pipe.srem(self._user_index(session.owner), storage_id)
+            pipe.execute()
+        else:
+            self.redis.delete(self._key(session.cookie_value))
         session.cookie_value = None
         session.owner = None
 
     def _index(self, session: ServerSession, ttl: int) -> None:
-        index = self.keys("user-sessions", session["user_id"])
-        pipe = self.redis.pipeline()
+        index = self._user_index(session["user_id"])
+        pipe = self.redis.pipeline(transaction=True)
         pipe.sadd(index, _storage_id(session.cookie_value))
         pipe.expire(index, self.max_age)  # outlives every session it lists
         pipe.execute()
@@ -170,15 +211,21 @@ class RedisSessionInterface(SessionInterface):
 
     def end_all_for_user(self, user_id: int) -> list[dict]:
         """End every signed-in session of a citizen, on every instance; what the live ones held."""
-        ended = self._end_all(keys=[self.keys("user-sessions", user_id)], args=[self.keys("session", "")])
-        return [json.loads(data) for data in ended]
+        index = self._user_index(user_id)
+        for _ in range(CHANGED_RETRIES):
+            storage_ids = sorted(self.redis.smembers(index))
+            ended = self._end_all(keys=[index, *(self._session_key(user_id, sid) for sid in storage_ids)],
+                                  args=storage_ids)
+            if ended:
+                return [json.loads(data) for data in ended[1:]]
+        raise redis.RedisError(f"the sessions of user {user_id} kept changing while being ended")
 
     def sessions_of(self, user_id: int) -> dict[str, dict]:
         """The live signed-in sessions of a citizen, by storage id."""
-        storage_ids = sorted(self.redis.smembers(self.keys("user-sessions", user_id)))
-        pipe = self.redis.pipeline()
+        storage_ids = sorted(self.redis.smembers(self._user_index(user_id)))
+        pipe = self.redis.pipeline(transaction=False)
         for sid in storage_ids:
-            pipe.get(self.keys("session", sid))
+            pipe.get(self._session_key(user_id, sid))
         records = pipe.execute() if storage_ids else []
         found = {sid: json.loads(raw) for sid, raw in zip(storage_ids, records, strict=True) if raw}
         return {sid: data for sid, data in found.items()
@@ -186,7 +233,8 @@ class RedisSessionInterface(SessionInterface):
 
     def end_one(self, user_id: int, storage_id: str) -> dict | None:
         """End one session of a citizen, if it is theirs; what it held."""
-        data = self._end_one(keys=[self.keys("user-sessions", user_id)], args=[self.keys("session", ""), storage_id])
+        data = self._end_one(keys=[self._user_index(user_id), self._session_key(user_id, storage_id)],
+                             args=[storage_id])
         return json.loads(data) if data else None
 
 

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from idp.clients import register
 from idp.jobs import Worker
+from idp.redis_store import user_tag
 from idp.users import create
 
 SCREENSHOTS = Path(os.environ.get("IDP_TEST_SCREENSHOTS", "/tmp/sesame-screenshots"))
@@ -28,6 +29,18 @@ PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "https://rp.example.fr/callback"
 IDP = os.path.join(os.path.dirname(sys.executable), "idp")
 ROOT = Path(__file__).resolve().parent.parent  # the checkout under test
+# A link's token: the citizen's hash tag (16 hex digits), a dot, 256 random bits (idp/one_time_tokens.py).
+TOKEN = r"[0-9a-f]{16}\.[A-Za-z0-9_-]{43}"
+
+
+def session_index(user_id: int, prefix: str = "idp:") -> str:
+    """The Redis key listing a citizen's signed-in sessions (idp/sessions.py): under their hash tag."""
+    return f"{prefix}user-sessions:{{{user_tag(user_id)}}}:{user_id}"
+
+
+def session_key(user_id: int, storage_id: str, prefix: str = "idp:") -> str:
+    """The Redis key of one of a citizen's signed-in sessions."""
+    return f"{prefix}session:{{{user_tag(user_id)}}}:{storage_id}"
 
 
 def idp_env(settings: dict) -> dict:

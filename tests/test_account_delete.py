@@ -26,6 +26,7 @@ from helpers import (
     make_user,
     redeem,
     served,
+    session_index,
     signed_in,
     submit,
 )
@@ -143,7 +144,7 @@ def test_deleting_ends_everything_tells_every_service_and_mails_the_address(app,
     assert not still_there(db, citizen_id)
     for table in (RefreshToken, PairwiseSubject, HelpRequest):
         assert db.scalar(select(func.count()).select_from(table)) == 0, table
-    assert not redis.exists(f"idp:user-sessions:{citizen_id}")
+    assert not redis.exists(session_index(citizen_id))
     deliver(app)
     assert sorted(call["path"] for call in endpoint.accepted()) == ["/logement", "/transports"]
     for call in endpoint.accepted():

@@ -22,12 +22,13 @@ from helpers import (
     make_user,
     redeem,
     served,
+    session_index,
+    session_key,
     signed_in,
     submit,
 )
 
 PAGE = "/account/sessions"
-INDEX = "idp:user-sessions:{}"
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME_ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
                   "Chrome/126.0.0.0 Mobile Safari/537.36")
@@ -54,7 +55,7 @@ def handles(page: str) -> list[str]:
 
 
 def stored(redis, user_id: int) -> dict[str, dict]:
-    return {sid: json.loads(redis.get(f"idp:session:{sid}")) for sid in redis.smembers(INDEX.format(user_id))}
+    return {sid: json.loads(redis.get(session_key(user_id, sid))) for sid in redis.smembers(session_index(user_id))}
 
 
 @pytest.mark.parametrize(("user_agent", "shown"), [
@@ -100,7 +101,7 @@ def test_the_address_and_last_use_follow_the_device(app, redis, citizen):
     login(laptop)
     [(storage_id, record)] = stored(redis, citizen.id).items()
     assert (record["ip"], record["device"]) == ("192.0.2.10", FIREFOX_LINUX)
-    redis.set(f"idp:session:{storage_id}", json.dumps({**record, "seen": record["seen"] - 3600}), keepttl=True)
+    redis.set(session_key(citizen.id, storage_id), json.dumps({**record, "seen": record["seen"] - 3600}), keepttl=True)
 
     laptop.environ_base["REMOTE_ADDR"] = "198.51.100.4"  # the same laptop, on another network
     laptop.get("/")
@@ -136,7 +137,7 @@ def test_closing_another_device_signs_it_out_and_tells_its_services(app, db, red
         assert "La session est fermée\u00a0: cet appareil est déconnecté." in laptop.get(PAGE).get_data(as_text=True)
         assert not signed_in(phone)
         assert signed_in(laptop)
-        assert redis.scard(INDEX.format(citizen.id)) == 1
+        assert redis.scard(session_index(citizen.id)) == 1
         deliver(app)
         [call] = receiver.calls
         claims = logout_token(laptop, call, client_id)

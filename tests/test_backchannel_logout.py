@@ -34,6 +34,9 @@ JOB = "backchannel.logout"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 NEW_PASSWORD = "a walk along the river at dawn"
 
+QUEUE = "idp:jobs:{jobs}"  # the queue's keys (idp/jobs.py)
+JOB_KEY = "idp:job:{{jobs}}:{}"
+
 
 @pytest.fixture
 def app(build_app, smtp):
@@ -64,7 +67,7 @@ def sign_in(browser, client_id: str, secret: str) -> dict:
 
 def queued(redis) -> list[str]:
     """The names of the jobs waiting in the queue (layout: idp/jobs.py)."""
-    return sorted(redis.hget(f"idp:job:{job_id}", "name") for job_id in redis.zrange("idp:jobs", 0, -1))
+    return sorted(redis.hget(JOB_KEY.format(job_id), "name") for job_id in redis.zrange(QUEUE, 0, -1))
 
 
 def admin_token(browser, db) -> str:
@@ -259,13 +262,13 @@ def relying_party_answering(*statuses: int):
 
 
 def logout_job(redis) -> tuple[str, dict]:
-    [job_id] = [job_id for job_id in redis.zrange("idp:jobs", 0, -1) if redis.hget(f"idp:job:{job_id}", "name") == JOB]
-    return job_id, redis.hgetall(f"idp:job:{job_id}")
+    [job_id] = [job_id for job_id in redis.zrange(QUEUE, 0, -1) if redis.hget(JOB_KEY.format(job_id), "name") == JOB]
+    return job_id, redis.hgetall(JOB_KEY.format(job_id))
 
 
 def run_logout_job(app, redis, job_id: str) -> None:
     """Make the job due now (its back-off waited out) and let a worker run it."""
-    redis.zadd("idp:jobs", {job_id: time.time()}, xx=True)
+    redis.zadd(QUEUE, {job_id: time.time()}, xx=True)
     assert Worker(app).run_once() is True
 
 
@@ -292,8 +295,8 @@ def test_any_other_answer_is_retried_with_back_off_and_a_redirect_is_not_followe
         for attempt, status in enumerate(failures, start=1):
             run_logout_job(app, redis, job_id)
             assert [call["status"] for call in service.calls] == list(failures[:attempt])
-            assert int(redis.hget(f"idp:job:{job_id}", "attempts")) == attempt  # kept, to be tried again
-            wait = redis.zscore("idp:jobs", job_id) - time.time()
+            assert int(redis.hget(JOB_KEY.format(job_id), "attempts")) == attempt  # kept, to be tried again
+            wait = redis.zscore(QUEUE, job_id) - time.time()
             assert 0.75 * 2 ** (attempt - 1) <= wait <= 1.2 * 2 ** (attempt - 1), (status, wait)
             assert Worker(app).run_once() is False  # not before its back-off
 
@@ -301,7 +304,7 @@ def test_any_other_answer_is_retried_with_back_off_and_a_redirect_is_not_followe
 
     assert [call["status"] for call in service.calls] == [*failures, 200]
     assert all(call["method"] == "POST" and call["path"] == "/bc" for call in service.calls)  # never /elsewhere
-    assert not redis.exists(f"idp:job:{job_id}") and app.extensions["idp.jobs"].dead() == []
+    assert not redis.exists(JOB_KEY.format(job_id)) and app.extensions["idp.jobs"].dead() == []
 
 
 def test_the_retries_stop_an_hour_after_the_logout(app, client, db, redis, citizen):
@@ -315,14 +318,14 @@ def test_the_retries_stop_an_hour_after_the_logout(app, client, db, redis, citiz
         assert before + 3600 <= int(job["expires_at"]) <= after + 3600  # the delivery window: one hour
 
         run_logout_job(app, redis, job_id)
-        assert len(service.calls) == 1 and redis.exists(f"idp:job:{job_id}")
+        assert len(service.calls) == 1 and redis.exists(JOB_KEY.format(job_id))
 
         # An hour later (its end moved to now rather than waited for), the next attempt is not made.
-        redis.hset(f"idp:job:{job_id}", "expires_at", int(time.time()))
+        redis.hset(JOB_KEY.format(job_id), "expires_at", int(time.time()))
         run_logout_job(app, redis, job_id)
 
     assert len(service.calls) == 1
-    assert not redis.exists(f"idp:job:{job_id}") and queued(redis) == []
+    assert not redis.exists(JOB_KEY.format(job_id)) and queued(redis) == []
     [entry] = app.extensions["idp.jobs"].dead()
     assert entry["id"] == job_id and entry["name"] == JOB and "expired" in entry["reason"]
     assert signed_in["id_token"] not in json.dumps(entry)

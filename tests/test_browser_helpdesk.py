@@ -8,7 +8,6 @@ browser are real, on loopback."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from urllib.parse import urlparse
@@ -218,7 +217,7 @@ def test_the_console_refuses_a_citizen_a_stale_login_and_strangers(browser, live
     # Thirteen hours later (the session's stored login time, moved back).
     cookie = next(c["value"] for c in browser.context.cookies() if c["name"] == "idp_session")
     interface = app.session_interface
-    key = interface.keys("session", hashlib.sha256(cookie.encode()).hexdigest())
+    key = interface._key(cookie)
     stored = json.loads(interface.redis.get(key))
     stored["auth_time"] -= 13 * 3600
     interface.redis.set(key, json.dumps(stored), keepttl=True)

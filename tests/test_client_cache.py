@@ -17,6 +17,7 @@ from sqlalchemy import text, update
 from idp.cli import main
 from idp.client_cache import ClientCache
 from idp.models import Client
+from idp.redis_store import connect
 
 from helpers import REDIRECT_URI, authorize_url, get_code, make_client, make_user, redeem
 
@@ -144,6 +145,14 @@ def change_scope_behind_the_orm(db, client_id: str, scope: str) -> None:
     db.rollback()  # end this session's transaction, so that its next read sees the change
 
 
+def acl(redis, *arguments) -> None:
+    """An ACL command on the test's Redis: on every node of a cluster (each keeps its own users)."""
+    if isinstance(redis, redis_lib.RedisCluster):
+        redis.execute_command("ACL", *arguments, target_nodes=redis_lib.RedisCluster.ALL_NODES)
+    else:
+        redis.execute_command("ACL", *arguments)
+
+
 @pytest.fixture
 def key() -> str:
     return f"test-clients-generation-{uuid.uuid4().hex[:8]}"
@@ -151,8 +160,8 @@ def key() -> str:
 
 def test_the_listener_forgets_the_clients_when_another_process_announces_a_change(db, redis_url, key):
     client_id, _ = make_client(db)
-    cache = ClientCache(redis_lib.Redis.from_url(redis_url), key, listen=True)
-    other = ClientCache(redis_lib.Redis.from_url(redis_url), key, listen=False)
+    cache = ClientCache(connect(redis_url), key, listen=True)
+    other = ClientCache(connect(redis_url), key, listen=False)
     try:
         cache.get(db, client_id)  # starts the listener, which forgets everything once subscribed
         wait_for(lambda: cache._fresh)
@@ -181,10 +190,9 @@ def test_without_a_subscribed_listener_the_generation_is_read_and_no_client_is_s
     ``get`` compares the generation number, and a change whose message nobody heard is seen."""
     client_id, _ = make_client(db)
     user = f"nosub-{uuid.uuid4().hex[:6]}"
-    redis.execute_command("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-subscribe")
-    port = redis_url.rsplit(":", 1)[1].split("/")[0]
-    cache = ClientCache(redis_lib.Redis.from_url(f"redis://{user}:pw@127.0.0.1:{port}/0"), key, listen=True)
-    other = ClientCache(redis_lib.Redis.from_url(redis_url), key, listen=False)
+    acl(redis, "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-subscribe")
+    cache = ClientCache(connect(redis_url.replace("://", f"://{user}:pw@", 1)), key, listen=True)
+    other = ClientCache(connect(redis_url), key, listen=False)
     try:
         cache.get(db, client_id)  # starts the listener, which is refused SUBSCRIBE and retries every second
         assert redis.pubsub_numsub(key) == [(key, 0)]
@@ -202,11 +210,11 @@ def test_without_a_subscribed_listener_the_generation_is_read_and_no_client_is_s
     finally:
         cache.close()
         other.close()
-        redis.execute_command("ACL", "DELUSER", user)
+        acl(redis, "DELUSER", user)
 
 
 def test_an_unknown_client_is_not_kept(db, redis_url, key):
-    cache = ClientCache(redis_lib.Redis.from_url(redis_url), key, listen=False)
+    cache = ClientCache(connect(redis_url), key, listen=False)
     try:
         assert cache.get(db, "nobody") is None
         assert cache._clients == {}

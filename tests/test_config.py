@@ -50,6 +50,10 @@ def test_environment_is_read_and_parsed(tmp_path):
     ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1/mymaster"),  # no port
     ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1:26379,/mymaster"),
     ("IDP_REDIS_URL", "redis+sentinel://127.0.0.1:26379/mymaster/zero"),
+    ("IDP_REDIS_URL", "redis+cluster://127.0.0.1:7000/0"),  # a cluster has no database number
+    ("IDP_REDIS_URL", "redis+cluster://127.0.0.1,127.0.0.2:7000"),  # a node without its port
+    ("IDP_REDIS_URL", "redis+cluster://"),
+    ("IDP_REDIS_PREFIX", "{idp}:"),  # one hash tag for every key: the whole deployment in one slot
     ("IDP_SMTP_URL", "mailto:x@example.fr"),
     ("IDP_PASSWORD_MIN_LENGTH", "7"),
     ("IDP_PASSWORD_MIN_LENGTH", "fifteen"),
@@ -73,6 +77,18 @@ def test_a_sentinel_url_is_accepted_in_the_form_flask_limiter_reads(tmp_path):
     url = "redis+sentinel://:s%40cret@10.0.0.1:26379,10.0.0.2:26379,[::1]:26379/mymaster/2"
     values = config.load(environ={"IDP_INSTANCE_DIR": str(tmp_path), "IDP_REDIS_URL": url})
     assert values["IDP_REDIS_URL"] == url
+
+
+def test_a_cluster_url_is_accepted_in_the_form_flask_limiter_reads(tmp_path):
+    from idp.redis_store import limiter_storage, parse_cluster_url
+
+    url = "redis+cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002"
+    values = config.load(environ={"IDP_INSTANCE_DIR": str(tmp_path), "IDP_REDIS_URL": url})
+    assert values["IDP_REDIS_URL"] == url
+    parsed = parse_cluster_url(url)
+    assert parsed.nodes == (("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 7002))
+    assert (parsed.username, parsed.password) == (None, "s@cret")
+    assert limiter_storage(url) == (url, {})
 
 
 def test_an_unknown_idp_setting_in_the_test_mapping_is_refused(tmp_path):

@@ -29,6 +29,9 @@ def test_readyz_checks_database_and_redis(client):
     assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
 
 
+SESSION_COOKIE = f"{'0' * 16}.{'A' * 43}"  # of the shape the provider gives (idp/sessions.py)
+
+
 @pytest.fixture
 def without_redis(build_app):
     """The provider started while nothing listens on its Redis port (the client connects lazily)."""
@@ -44,9 +47,9 @@ def test_readyz_names_redis_when_it_is_down(without_redis):
 
 @pytest.mark.parametrize(("method", "cookie"), [
     ("get", None),  # a first visit
-    ("get", "a-session-from-before-the-outage"),  # a returning citizen
-    ("post", "a-session-from-before-the-outage"),  # the form loaded before the outage, submitted during it
-])
+    ("get", SESSION_COOKIE),  # a returning citizen
+    ("post", SESSION_COOKIE),  # the form loaded before the outage, submitted during it
+], ids=["first-visit", "get-a-session-from-before-the-outage", "post-a-session-from-before-the-outage"])
 def test_login_page_says_unavailable_when_redis_is_down(without_redis, method, cookie):
     if cookie:
         without_redis.set_cookie("idp_session", cookie)

@@ -57,8 +57,8 @@ def test_once_the_queue_drains_requests_are_queued_and_mailed_again(app, db, smt
     ask_reset(client, "jean.dupont")
     assert queue.stats()["dropped"] == 1
 
-    for key in redis.zrange(queue.keys("jobs"), 0, -1):  # the fillers come due now
-        redis.zadd(queue.keys("jobs"), {key: 0})
+    for key in redis.zrange(queue.key("jobs"), 0, -1):  # the fillers come due now
+        redis.zadd(queue.key("jobs"), {key: 0})
     queue.handle("test.filler", lambda payload: None)
     deliver(app)
     assert smtp.messages == []  # the dropped request sent nothing

@@ -64,7 +64,7 @@ def queue_mail(app, lang: str | None = "en", to: str = TO, expires_at: int | Non
 
 
 def attempts(redis, job_id: str) -> int | None:
-    value = redis.hget(f"{PREFIX}job:{job_id}", "attempts")
+    value = redis.hget(f"{PREFIX}job:{{jobs}}:{job_id}", "attempts")
     return None if value is None else int(value)
 
 
@@ -171,13 +171,13 @@ def test_mail_waits_for_the_worker_then_arrives_once_with_its_headers(build_app,
 def test_delivered_mail_leaves_no_trace_of_its_link_in_redis(build_app, smtp, redis):
     app = build_app(IDP_SMTP_URL=smtp.url)
     job_id, link = queue_mail(app)
-    assert keys_holding(redis, link) == [f"{PREFIX}job:{job_id}"]  # the scan does see a queued body
+    assert keys_holding(redis, link) == [f"{PREFIX}job:{{jobs}}:{job_id}"]  # the scan does see a queued body
 
     deliver(app)
 
     smtp.wait_for(1)
-    assert not redis.exists(f"{PREFIX}job:{job_id}")
-    assert redis.zscore(f"{PREFIX}jobs", job_id) is None
+    assert not redis.exists(f"{PREFIX}job:{{jobs}}:{job_id}")
+    assert redis.zscore(f"{PREFIX}jobs:{{jobs}}", job_id) is None
     assert keys_holding(redis, link) == []
     assert keys_holding(redis, "jean.dupont") == []
 
@@ -220,7 +220,7 @@ def test_smtp_outage_delays_the_mail_and_loses_none(build_app, smtp, redis):
     assert len(smtp.messages) == 0
     deliver(app, timeout=5)  # the first retry is due about one second later
     smtp.wait_for(1)
-    assert not redis.exists(f"{PREFIX}job:{job_id}")
+    assert not redis.exists(f"{PREFIX}job:{{jobs}}:{job_id}")
     settle(smtp, 1)
 
 
@@ -656,7 +656,7 @@ def test_mail_over_tls_is_delivered_to_a_server_signed_by_a_ca_named_in_ssl_cert
         assert sink.messages == [] and attempts(redis, job_id) == 1 and dead(app) == []
 
         monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # what the README tells the deployer to set
-        app.extensions["idp.jobs"].redis.zadd(f"{PREFIX}jobs", {job_id: time.time()}, xx=True)  # due again now
+        app.extensions["idp.jobs"].redis.zadd(f"{PREFIX}jobs:{{jobs}}", {job_id: time.time()}, xx=True)  # due again now
         deliver(app, timeout=5)
         [message] = sink.wait_for(1)
     finally:
@@ -669,7 +669,7 @@ def test_mail_over_tls_is_delivered_to_a_server_signed_by_a_ca_named_in_ssl_cert
 # --- the worker's back-off, and SIGTERM with a mail in hand ---------------------------------------------------------
 
 def due_in(redis, job_id: str) -> float:
-    return redis.zscore(f"{PREFIX}jobs", job_id) - time.time()
+    return redis.zscore(f"{PREFIX}jobs:{{jobs}}", job_id) - time.time()
 
 
 def test_failed_sends_back_off_doubling_from_one_second_up_to_five_minutes(build_app, smtp, redis):
@@ -683,9 +683,9 @@ def test_failed_sends_back_off_doubling_from_one_second_up_to_five_minutes(build
         assert attempts(redis, job_id) == attempt
         assert 0.75 * expected <= due_in(redis, job_id) <= 1.2 * expected, attempt  # with ±20 % jitter
         assert Worker(app).run_once() is False  # waiting out its back-off: nobody retries it sooner
-        redis.zadd(f"{PREFIX}jobs", {job_id: time.time()}, xx=True)  # the back-off is over
+        redis.zadd(f"{PREFIX}jobs:{{jobs}}", {job_id: time.time()}, xx=True)  # the back-off is over
 
-    redis.hset(f"{PREFIX}job:{job_id}", "attempts", 30)  # a long outage: 2 ** 30 s would be 34 years
+    redis.hset(f"{PREFIX}job:{{jobs}}:{job_id}", "attempts", 30)  # a long outage: 2 ** 30 s would be 34 years
     assert Worker(app).run_once() is True
     assert 0.8 * 300 - 1 <= due_in(redis, job_id) <= 1.2 * 300
     assert attempts(redis, job_id) == 31 and dead(app) == []
@@ -746,8 +746,8 @@ def test_sigterm_lets_the_worker_finish_the_mail_in_hand(build_app, redis, worke
                 worker.wait()
         assert len(sink.messages) == 1 and sink.messages[0]["To"] == TO
         assert "Mail worker stopped." in log.read_text()
-        assert not redis.exists(f"{PREFIX}job:{job_id}")  # done, so never sent again
-        assert redis.zscore(f"{PREFIX}jobs", job_id) is None
+        assert not redis.exists(f"{PREFIX}job:{{jobs}}:{job_id}")  # done, so never sent again
+        assert redis.zscore(f"{PREFIX}jobs:{{jobs}}", job_id) is None
         settle(sink, 1, 0.3)
     finally:
         sink.stop()

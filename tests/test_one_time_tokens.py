@@ -12,8 +12,10 @@ import time
 import pytest
 
 from idp.one_time_tokens import MAX_PER_USER, one_time_tokens
+from idp.redis_store import user_tag
 
 from conftest import sqlite_database
+from helpers import TOKEN
 
 
 @pytest.fixture
@@ -26,11 +28,13 @@ VERIFY = "email-verify"
 
 
 def ott_key(app, token: str) -> str:
-    return f"{app.config['IDP_REDIS_PREFIX']}ott:{hashlib.sha256(token.encode()).hexdigest()}"
+    """``ott:{<the citizen's tag>}:<sha256>``: the tag is the token's first part."""
+    tag, digest = token.partition(".")[0], hashlib.sha256(token.encode()).hexdigest()
+    return f"{app.config['IDP_REDIS_PREFIX']}ott:{{{tag}}}:{digest}"
 
 
 def index_key(app, user_id: int) -> str:
-    return f"{app.config['IDP_REDIS_PREFIX']}ott-user:{user_id}"
+    return f"{app.config['IDP_REDIS_PREFIX']}ott-user:{{{user_tag(user_id)}}}:{user_id}"
 
 
 def everything_in(redis) -> list[str]:
@@ -60,8 +64,8 @@ def test_tokens_are_256_bit_urlsafe_and_unique(app):
         tokens = [one_time_tokens().issue(user_id, RESET, ttl=600) for user_id in range(1, 41)]
     assert len(set(tokens)) == len(tokens)
     for token in tokens:
-        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token), token
-        assert len(base64.urlsafe_b64decode(token + "=")) == 32
+        assert re.fullmatch(TOKEN, token), token
+        assert len(base64.urlsafe_b64decode(token.partition(".")[2] + "=")) == 32
 
 
 def test_redis_never_holds_the_token_in_clear(app, redis):

@@ -6,9 +6,7 @@ from idp.db import session as db_session
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
 
-from helpers import get_code, login, make_client, make_user, redeem, signed_in
-
-INDEX = "idp:user-sessions:{}"
+from helpers import get_code, login, make_client, make_user, redeem, session_index, signed_in
 
 
 def test_every_session_of_the_citizen_ends_on_every_instance_and_no_one_elses(build_app, db, redis):
@@ -18,7 +16,7 @@ def test_every_session_of_the_citizen_ends_on_every_instance_and_no_one_elses(bu
     laptop, phone, marie = first.test_client(), second.test_client(), first.test_client()
     for browser, name in ((laptop, "jean.dupont"), (phone, "jean.dupont"), (marie, "marie.curie")):
         assert login(browser, name).status_code == 303
-    assert redis.scard(INDEX.format(jean.id)) == 2
+    assert redis.scard(session_index(jean.id)) == 2
 
     with second.app_context():
         revoked = revoke_access(db_session().get(User, jean.id))
@@ -26,27 +24,27 @@ def test_every_session_of_the_citizen_ends_on_every_instance_and_no_one_elses(bu
     assert revoked["sessions"] == 2
     assert not signed_in(laptop) and not signed_in(phone)
     assert signed_in(marie)
-    assert not redis.exists(INDEX.format(jean.id))
+    assert not redis.exists(session_index(jean.id))
 
 
 def test_signing_out_removes_the_session_from_the_index(client, db, redis):
     jean = make_user(db)
     login(client)
-    assert redis.scard(INDEX.format(jean.id)) == 1
-    assert 0 < redis.ttl(INDEX.format(jean.id)) <= client.application.config["IDP_SESSION_MAX_AGE"]
+    assert redis.scard(session_index(jean.id)) == 1
+    assert 0 < redis.ttl(session_index(jean.id)) <= client.application.config["IDP_SESSION_MAX_AGE"]
 
     page = client.get("/")
     token = page.get_data(as_text=True).split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
     client.post("/logout", data={"csrf_token": token})
 
-    assert redis.scard(INDEX.format(jean.id)) == 0
+    assert redis.scard(session_index(jean.id)) == 0
 
 
 def test_signing_in_again_replaces_the_indexed_session(client, db, redis):
     jean = make_user(db)
     login(client)
     login(client)
-    assert redis.scard(INDEX.format(jean.id)) == 1
+    assert redis.scard(session_index(jean.id)) == 1
 
 
 def test_revoking_counts_sessions_refresh_tokens_and_links(app, client, db):
