@@ -26,6 +26,10 @@ from idp.keys import SigningKeys
 from idp.redis_store import redis_binary
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
+# Set (to anything but "" or "0"), the Redis-facing tests run a second time against a 3-master Redis
+# Cluster that the tests start on loopback, as they run a second time on PostgreSQL.
+REDIS_CLUSTER = os.environ.get("IDP_TEST_REDIS_CLUSTER", "") not in ("", "0")
+REDIS_KINDS = ["single", pytest.param("cluster", marks=pytest.mark.redis_cluster)] if REDIS_CLUSTER else ["single"]
 CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
 FIREFOX = os.environ.get("IDP_TEST_FIREFOX", "/usr/bin/firefox-esr")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,7 +48,7 @@ def redis_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
+def single_redis_url(tmp_path_factory):
     """A redis-server of our own, on a free port."""
     binary = redis_server()
     folder = tmp_path_factory.mktemp("redis")
@@ -70,11 +74,49 @@ def redis_url(tmp_path_factory):
     process.wait(10)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A Redis Cluster of our own: three masters on free loopback ports (tests/local_cluster.py)."""
+    from local_cluster import LocalCluster, free_node_port
+
+    ports = [free_node_port() for _ in range(3)]
+    cluster = LocalCluster(redis_server(), tmp_path_factory.mktemp("redis-cluster"), ports)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class WholeCluster(redis_lib.RedisCluster):
+    """A test's view of a cluster: KEYS asks every master (redis-py asks one by default)."""
+
+    def keys(self, pattern="*", **kwargs):
+        return super().keys(pattern, target_nodes=self.PRIMARIES, **kwargs)
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def redis_url(request):
+    """The test's Redis: our own server, or, with IDP_TEST_REDIS_CLUSTER, also our own cluster."""
+    if request.param == "cluster":
+        return request.getfixturevalue("redis_cluster").url
+    return request.getfixturevalue("single_redis_url")
+
+
 @pytest.fixture
-def redis(redis_url):
+def redis(request, redis_url):
+    """A client of the test's Redis, emptied first (our own server: safe to empty between tests)."""
+    if redis_url.startswith("redis+cluster://"):
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        client = WholeCluster(host="127.0.0.1", port=cluster.ports[0], decode_responses=True)
+        yield client
+        client.close()
+        return
     client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
-    client.flushdb()  # our own private server: safe to empty between tests
-    return client
+    client.flushdb()
+    yield client
+    client.close()
 
 
 class SmtpSink:
@@ -164,15 +206,49 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
 # Tests that drive a real browser: slow, and what they prove (a page, a journey) does not depend on the
-# database, which every other app test covers on both. They run on SQLite only.
+# database, which every other app test covers on both. They run on SQLite only, on our own Redis server.
 BROWSER_FIXTURES = {"browser", "firefox", "chromium", "js_page"}
+
+# The Redis-facing suite: the modules whose tests change or read what Redis holds (sessions and their
+# index, mailed links, codes, the job queue, throttling, revocations, the client cache). With
+# IDP_TEST_REDIS_CLUSTER they run a second time against a cluster, on SQLite (the database is not what
+# they test there). tests/test_redis_cluster.py runs on a cluster whatever the setting.
+REDIS_FACING = {
+    "test_account", "test_account_delete", "test_account_sessions", "test_admin_api", "test_authorize_limits",
+    "test_backchannel_logout", "test_client_cache", "test_client_credentials", "test_code_flow", "test_codes",
+    "test_health", "test_helpdesk", "test_job_ceiling", "test_login", "test_login_throttling", "test_logout",
+    "test_mail", "test_metrics", "test_one_time_tokens", "test_pkce", "test_protocol_endpoints", "test_recovery",
+    "test_refresh", "test_refresh_rotation", "test_return_after_login", "test_revocation", "test_revoke_access",
+    "test_second_factor", "test_session_cookie", "test_shared_computer", "test_signup", "test_takeover",
+    "test_verified_tokens",
+}
+
+
+# Modules whose tests check what a page or a header says, or what Redis does, where the database is only
+# where the test's account lives: a second run on PostgreSQL would prove nothing more. They run on SQLite.
+DATABASE_AGNOSTIC = {
+    "test_authorize_limits", "test_footer_pages", "test_form_accessibility", "test_french_pages",
+    "test_help_promises", "test_i18n", "test_job_ceiling", "test_login_throttling", "test_metrics",
+    "test_query_strings", "test_redis_cluster", "test_redis_sentinel", "test_security_headers",
+    "test_service_named", "test_session_cookie", "test_theme", "test_trusted_proxies", "test_verified_tokens",
+}
+
+
+def _dropped(item) -> bool:
+    params = getattr(item, "callspec", None) and item.callspec.params
+    if not params:
+        return False
+    in_browser = bool(BROWSER_FIXTURES & set(item.fixturenames))
+    module = item.module.__name__.rpartition(".")[2]
+    if params.get("database_url") == "postgresql" and (in_browser or module in DATABASE_AGNOSTIC):
+        return True
+    if params.get("redis_url") == "cluster":
+        return in_browser or params.get("database_url") == "postgresql" or module not in REDIS_FACING
+    return False
 
 
 def pytest_collection_modifyitems(config, items):
-    dropped = [item for item in items
-               if getattr(item, "callspec", None) is not None
-               and item.callspec.params.get("database_url") == "postgresql"
-               and BROWSER_FIXTURES & set(item.fixturenames)]
+    dropped = [item for item in items if _dropped(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         gone = set(dropped)
