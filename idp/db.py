@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -86,7 +86,13 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_appcontext
     def _remove_session(_exc):
-        sessions.remove()
+        # The answer is already made: a database that went away since (a restart) must not turn
+        # it into a bare 500 from the server. The pool drops the broken connection.
+        try:
+            sessions.remove()
+        except DBAPIError as error:
+            logger.warning("database connection lost at the end of a request: %s", type(error.orig).__name__)
+            sessions.registry.clear()  # the next request of this thread gets a new session
 
 
 def session() -> Session:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import free_port
+from conftest import PG_URL, free_port
 from helpers import REDIRECT_URI, get_code, make_client, make_user, redeem
 
 RFC6749_ERROR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2: the characters of an error code
@@ -145,3 +145,29 @@ def test_the_json_endpoints_answer_a_json_503_while_redis_is_down(app, build_app
         response = getattr(app.test_client(), method)(path, **kwargs)
         assert response.status_code == 200, (name, response.data)
 
+
+
+@pytest.mark.skipif(not PG_URL, reason="a PostgreSQL backend to end: IDP_TEST_DATABASE_URL")
+def test_a_connection_ended_by_the_server_after_the_answer_is_made_is_dropped_quietly(build_app, postgres_url, caplog):
+    """A PostgreSQL restart ends the connection a request used: the answer it already made stands (no
+    bare 500 from the server), the connection is dropped, and the next request gets a working one.
+    Found by tests/test_soak.py."""
+    from flask import current_app
+    from sqlalchemy import text as sql
+
+    app = build_app(IDP_DATABASE_URL=postgres_url)
+
+    @app.get("/test-ended-connection")
+    def ended():
+        db = current_app.extensions["idp.db"]()
+        db.execute(sql("SELECT 1"))  # a transaction is open on this connection
+        with current_app.extensions["idp.engine"].connect() as other:
+            other.execute(sql("SELECT pg_terminate_backend(:pid)"),
+                          {"pid": db.execute(sql("SELECT pg_backend_pid()")).scalar()})
+        return "made"
+
+    browser = app.test_client()
+    answer = browser.get("/test-ended-connection")
+    assert (answer.status_code, answer.get_data(as_text=True)) == (200, "made")
+    assert "database connection lost at the end of a request" in caplog.text
+    assert browser.get("/readyz").get_json()["checks"]["database"] == "ok"

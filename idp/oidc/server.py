@@ -46,11 +46,13 @@ def save_token(token: dict, request) -> None:
     if family_id is not None or request.user is not None:
         link_access_token(family_id, claims["jti"], claims["exp"],
                           request.user.id if request.user is not None else None, request.client.client_id)
-    if family_id is not None:
-        _store_refresh_token(token, request, family_id)
+    # What a replay of the code must revoke, also written before the commit: should Redis fail here,
+    # no refresh token is stored that nobody holds and no replay could revoke.
     code_hash = getattr(request, "code_hash", None)
     if code_hash:
         grants.remember_code_issue(code_hash, family_id, claims["jti"], claims["exp"])
+    if family_id is not None:
+        _store_refresh_token(token, request, family_id)
 
 
 def _store_refresh_token(token: dict, request, family_id: str) -> None:
