@@ -169,6 +169,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IDP_RESET_TOKEN_TTL", 1800, "Life of a password-reset link, seconds", _int(60)),
     Setting("IDP_JOBS_MAX", 100_000, "Ceiling of the job queue; past it new jobs (mails) are dropped and counted",
             _int(1)),
+    Setting("IDP_JOBS_LEASE", 120, "Seconds a job taken by a worker is left to it before another worker may take it "
+            "over (a worker that died); keep it above the SMTP timeout (30 s)", _int(5)),
     Setting("IDP_VERIFY_TOKEN_TTL", 86400, "Life of an e-mail verification link, seconds", _int(60)),
     Setting("IDP_PASSWORD_MIN_LENGTH", 15, "Shortest password accepted (never below 8)", _password_min),
     Setting("IDP_ENV", None, "`development` for `idp serve`, `production` under gunicorn", _env),

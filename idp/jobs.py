@@ -44,7 +44,7 @@ from .redis_store import is_cluster
 logger = logging.getLogger("idp.jobs")
 
 QUEUE_TAG = "jobs"  # the hash tag of every key of the queue
-LEASE = 120  # seconds a claimed job is left to its worker (SMTP timeout is 30)
+LEASE = 120  # seconds a claimed job is left to its worker (SMTP timeout is 30); IDP_JOBS_LEASE
 MAX_BACKOFF = 300  # seconds between two attempts, at most
 DEAD_KEPT = 1000
 
@@ -235,10 +235,10 @@ def jobs() -> Jobs:
 class Worker:
     """Runs the queue's jobs inside ``app``: in a thread for ``idp serve``, or ``idp mail worker``."""
 
-    def __init__(self, app: Flask, lease: float = LEASE):
+    def __init__(self, app: Flask, lease: float | None = None):
         self.app = app
         self.queue: Jobs = app.extensions["idp.jobs"]
-        self.lease = lease
+        self.lease = lease if lease is not None else app.config.get("IDP_JOBS_LEASE", LEASE)
         self.stopping = threading.Event()
 
     def run_once(self) -> bool:
