@@ -306,7 +306,7 @@ def test_help_desk_actions_name_the_admin_client(app, db, citizen):
 def mailed_links(smtp, paths="recovery/reset|recovery/not-me|signup/verify") -> list[str]:
     """The one-time tokens of every link mailed so far (reset, "not me", verification)."""
     return [link.rsplit("/", 1)[-1] for message in smtp.messages
-            for link in re.findall(rf"https?://\S+/(?:{paths})/[\w-]+", smtp.text(message))]
+            for link in re.findall(rf"https?://\S+/(?:{paths})/[\w.-]+", smtp.text(message))]
 
 
 def test_no_password_and_no_token_is_ever_stored(app, db, smtp, browser, citizen):
