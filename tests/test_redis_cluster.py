@@ -208,3 +208,20 @@ def test_jobs_queued_by_an_earlier_version_are_moved_to_the_new_keys_and_run(bui
     assert queue.stats()["dropped"] == 2 and [job["id"] for job in queue.dead()] == ["gone"]
     assert queue.adopt_legacy() == 0  # done once: nothing left to move
     plain.close()
+
+
+def test_a_session_signed_in_under_a_cookie_of_another_tag_gets_a_new_cookie_under_the_citizens(app, store, db):
+    """Whatever path signs a browser in, its session ends up under the citizen's tag, where ending all
+    of the citizen's sessions finds it."""
+    citizen = make_user(db)
+    browser = app.test_client()
+    assert browser.get("/login").status_code == 200
+    before = browser.get_cookie("idp_session").value
+    with browser.session_transaction() as session:  # signed in without the new cookie a login gives
+        session["user_id"] = citizen.id
+    after = browser.get_cookie("idp_session").value
+    assert after != before and after.partition(".")[0] == user_tag(citizen.id)
+    assert store.scard(session_index(citizen.id)) == 1
+    with app.app_context():
+        assert len(sessions_module.end_all_for_user(citizen.id)) == 1
+    assert not signed_in(browser)
