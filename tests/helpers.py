@@ -57,6 +57,20 @@ def run_idp(env: dict, *args: str, stdin: str | None = None) -> subprocess.Compl
     return subprocess.run([IDP, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
 
 
+def run_idp_here(settings: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The `idp` command in this process, through Click's runner, with these settings and no other
+    IDP_* variable; what a completed process would return.  A process of its own costs a second of
+    imports: tests of the process itself (start-up, signals, servers) use ``run_idp``."""
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    env = {**{name: None for name in os.environ if name.startswith("IDP_")},
+           **{name: str(value) for name, value in settings.items()}}
+    result = CliRunner().invoke(main, list(args), input=stdin, env=env, catch_exceptions=False)
+    return subprocess.CompletedProcess(["idp", *args], result.exit_code, result.stdout, result.stderr)
+
+
 def make_user(db, username="jean.dupont", email="jean.dupont@example.fr", password=PASSWORD, **fields):
     fields.setdefault("given_name", "Jean")
     fields.setdefault("family_name", "Dupont")

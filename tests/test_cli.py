@@ -2,22 +2,31 @@
 Click's runner, and as a deployer runs it (a process of its own) where the process is what is tested."""
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from alembic.script import ScriptDirectory
-from click.testing import CliRunner
 from jose import jwt as jose_jwt
 from sqlalchemy import create_engine, inspect, select, text
 
-from idp.cli import main
 from idp.db import alembic_config
 from idp.models import User
 
-from helpers import IDP, PASSWORD, authorize_url, idp_env, jose_claims, login, make_client, make_user, query, run_idp
+from helpers import (
+    IDP,
+    PASSWORD,
+    authorize_url,
+    idp_env,
+    jose_claims,
+    login,
+    make_client,
+    make_user,
+    query,
+    run_idp,
+    run_idp_here,
+)
 
 CALLBACK = "https://a.fr/cb"
 
@@ -27,12 +36,9 @@ def idp(app_config):
     """Run `idp ...` with the same settings as the `app` fixture, in this process (Click's runner: a
     process of its own costs a second of imports; the tests that need one, the production server's,
     the bad settings', start it); returns what a completed process would."""
-    env = {**{name: None for name in os.environ if name.startswith("IDP_")},
-           **{name: str(value) for name, value in app_config.items()}}
 
     def run(*args: str, stdin: str | None = None, ok: bool = True) -> subprocess.CompletedProcess:
-        result = CliRunner().invoke(main, list(args), input=stdin, env=env, catch_exceptions=False)
-        completed = subprocess.CompletedProcess(["idp", *args], result.exit_code, result.stdout, result.stderr)
+        completed = run_idp_here(app_config, *args, stdin=stdin)
         if ok:
             assert completed.returncode == 0, completed.stderr
         return completed

@@ -9,13 +9,12 @@ from sqlalchemy import select
 from idp.models import AuditEvent, User
 from idp.roles import has_role, roles_of
 
-from helpers import idp_env, make_user, run_idp
+from helpers import make_user, run_idp_here
 
 
 @pytest.fixture
 def idp(app_config):
-    env = idp_env(app_config)
-    return lambda *args: run_idp(env, *args)
+    return lambda *args: run_idp_here(app_config, *args)
 
 
 def test_grant_then_revoke_the_helpdesk_role_both_audited(idp, db):
