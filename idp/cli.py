@@ -132,6 +132,75 @@ def db_upgrade() -> None:
     click.echo("Database schema is up to date.")
 
 
+@main.group(help="Upstream OpenID Connect providers citizens may sign in with (FranceConnect).")
+def upstreams() -> None:
+    pass
+
+
+@upstreams.command("add", help="Register an upstream provider; print what to register there for Sésame.")
+@click.option("--name", required=True, help="Short name, part of Sésame's URLs: /federation/<name>/...")
+@click.option("--issuer", required=True, help="The provider's issuer (its discovery document is read from it).")
+@click.option("--client-id", required=True, help="Sésame's client id at the provider.")
+@click.option("--client-secret-stdin", is_flag=True, required=True,
+              help="Read Sésame's client secret at the provider from standard input (never from the command line).")
+@click.option("--scope", default=None, help="[default: openid given_name family_name birthdate email]")
+@click.option("--acr-values", default=None, help="Sent with each request, and checked in the answer (eidas1).")
+@click.option("--label", default=None, help="The button's text [default: FranceConnect, or the name].")
+@click.option("--style", type=click.Choice(["franceconnect", "plain"]), default="plain", show_default=True)
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"name", "redirect_uri", "post_logout_redirect_uri"}.')
+def upstreams_add(name, issuer, client_id, client_secret_stdin, scope, acr_values, label, style, as_json) -> None:
+    from .db import session
+    from .upstreams import DEFAULT_SCOPE, UpstreamError, add, check_issuer, metadata, redirect_uris
+
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise click.ClickException("--client-secret-stdin: no secret on standard input")
+    app = _app()
+    try:
+        metadata.discovery(check_issuer(issuer))  # refuse a provider that does not answer as one
+        with app.app_context():
+            upstream = add(session(), name=name, issuer=issuer, client_id=client_id, client_secret=secret,
+                           scope=scope or DEFAULT_SCOPE, acr_values=acr_values, label=label, style=style)
+            uris = redirect_uris(app.config["IDP_ISSUER"], upstream.name)
+    except UpstreamError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps({"name": upstream.name, **uris}))
+    else:
+        click.echo(f"Upstream {upstream.name} added. Register these at {upstream.issuer}:")
+        click.echo(f"redirect_uri:             {uris['redirect_uri']}")
+        click.echo(f"post_logout_redirect_uri: {uris['post_logout_redirect_uri']}")
+
+
+@upstreams.command("list", help="List the upstream providers (never their secrets).")
+@click.option("--json", "as_json", is_flag=True)
+def upstreams_list(as_json: bool) -> None:
+    from .db import session
+    from .upstreams import listed
+
+    with _app().app_context():
+        items = [{"name": u.name, "issuer": u.issuer, "client_id": u.client_id, "scope": u.scope,
+                  "acr_values": u.acr_values, "label": u.label, "style": u.style} for u in listed(session())]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False))
+        return
+    for item in items:
+        click.echo(f"{item['name']}  {item['issuer']}  ({item['style']}; {item['scope']})")
+
+
+@upstreams.command("remove", help="Remove an upstream provider.")
+@click.argument("name")
+def upstreams_remove(name: str) -> None:
+    from .db import session
+    from .upstreams import remove
+
+    with _app().app_context():
+        if not remove(session(), name):
+            raise click.ClickException(f"no upstream {name!r}")
+    click.echo(f"Removed upstream {name}.")
+
+
 @main.group(help="Relying parties (OAuth clients).")
 def clients() -> None:
     pass

@@ -257,3 +257,21 @@ class AuditEvent(Base):
     def as_dict(self) -> dict:
         return {"id": self.id, "at": self.at.isoformat() + "Z", "action": self.action, "actor": self.actor,
                 "user_id": self.user_id, "client_id": self.client_id, "ip": self.ip, "details": self.details}
+
+
+class Upstream(Base):
+    """An OpenID Connect provider that citizens may sign in with (FranceConnect, or one set up like
+    it): Sésame is its relying party.  The client secret is kept as given (it is sent to the provider),
+    so the table is as sensitive as the signing keys (SECURITY.md)."""
+
+    __tablename__ = "upstreams"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)  # in /federation/<name>/...
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    client_secret: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(String(500))
+    acr_values: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    label: Mapped[str] = mapped_column(String(100))
+    style: Mapped[str] = mapped_column(String(16), default="plain")  # franceconnect | plain
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
