@@ -1,0 +1,139 @@
+"""Sésame as a relying party of an upstream provider (issue 14, item 2, idp/federation.py), against a
+real provider on loopback: a second Sésame, served over HTTP, where a citizen signs in.  The routes
+and pages come next; these tests drive the relying party's two steps directly."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+from test_upstreams import upstream  # noqa: F401 - the fixture: a second Sésame on loopback
+
+from idp import upstreams
+from idp.federation import FederationError, begin, finish, verify
+from idp.upstreams import Metadata
+
+from helpers import login, make_client, make_user, query
+
+CALLBACK = "http://localhost:5000/federation/fc/callback"
+
+
+@pytest.fixture
+def provider(upstream, db):  # noqa: F811 - the fixture imported above
+    """The upstream with a citizen and Sésame registered as its client; Sésame's record of it."""
+    issuer, counted, _ = upstream
+    served_app = counted.app
+    upstream_db = served_app.extensions["idp.db"].session_factory()
+    try:
+        make_user(upstream_db, given_name="Camille", family_name="Martin", username="camille.martin",
+                  email="camille.martin@example.fr")
+        client_id, secret = make_client(upstream_db, redirect_uris=[CALLBACK], scope="openid profile email")
+    finally:
+        upstream_db.close()
+    record = upstreams.add(db, name="fc", issuer=issuer, client_id=client_id, client_secret=secret,
+                           scope="openid profile email")
+    return served_app, record
+
+
+@pytest.fixture
+def store(app):
+    return app.extensions["idp"].redis, app.extensions["idp"].keys
+
+
+def sign_in_upstream(served_app, url: str) -> dict:
+    """The citizen at the upstream: its login form, then back to Sésame's callback; the callback's query."""
+    browser = served_app.test_client()
+    parsed = urlparse(url)
+    answer = browser.get(f"{parsed.path}?{parsed.query}")
+    assert answer.status_code == 302 and urlparse(answer.location).path == "/login", answer.location
+    signed_in = login(browser, "camille.martin", rid=query(answer.location)["rid"])
+    assert signed_in.status_code == 303, signed_in.data
+    back = browser.get(signed_in.location)
+    assert back.status_code == 302 and back.location.startswith(CALLBACK), back.location
+    return query(back.location)
+
+
+def test_a_citizen_signed_in_upstream_comes_back_verified_with_the_pending_request(provider, store):
+    served_app, record = provider
+    metadata = Metadata()
+    url = begin(*store, metadata, record, CALLBACK, rid="pending-request")
+    sent = {name: values[0] for name, values in parse_qs(urlparse(url).query).items()}
+    assert sent["code_challenge_method"] == "S256" and sent["nonce"] and sent["state"]  # the provider offers PKCE
+    assert (sent["client_id"], sent["redirect_uri"], sent["scope"]) == (record.client_id, CALLBACK,
+                                                                        "openid profile email")
+
+    answer = sign_in_upstream(served_app, url)
+    assert answer["iss"] == record.issuer  # RFC 9207, checked by finish
+    identity = finish(*store, metadata, record, answer)
+    assert identity.issuer == record.issuer and identity.subject
+    assert (identity.claims["given_name"], identity.claims["family_name"]) == ("Camille", "Martin")
+    assert identity.claims["email"] == "camille.martin@example.fr"
+    assert identity.rid == "pending-request" and identity.id_token.count(".") == 2
+
+    with pytest.raises(FederationError) as replayed:
+        finish(*store, metadata, record, answer)  # the same answer again: its state is spent
+    assert replayed.value.kind == "state"
+
+
+def test_each_failure_has_its_kind(provider, store):
+    served_app, record = provider
+    metadata = Metadata()
+
+    def failure(answer) -> str:
+        with pytest.raises(FederationError) as error:
+            finish(*store, metadata, record, answer)
+        return error.value.kind
+
+    state = query(begin(*store, metadata, record, CALLBACK))["state"]
+    assert failure({"state": state, "error": "access_denied", "iss": record.issuer}) == "refused"
+    assert failure({"state": "made-up", "code": "x", "iss": record.issuer}) == "state"
+
+    url = begin(*store, metadata, record, CALLBACK)
+    answer = sign_in_upstream(served_app, url)
+    assert failure({**answer, "iss": "https://ailleurs.example.fr"}) == "token"  # a mix-up (RFC 9207)
+
+    url = begin(*store, metadata, record, CALLBACK)
+    answer = sign_in_upstream(served_app, url)
+    redis = store[0]
+    [key] = redis.keys("idp:fed-state:*")
+    redis.set(key, json.dumps({**json.loads(redis.get(key)), "nonce": "another"}), keepttl=True)
+    assert failure(answer) == "token"  # the ID token's nonce is not the one sent
+
+    record.acr_values = "eidas1"  # the provider answers no acr
+    url = begin(*store, metadata, record, CALLBACK)
+    assert query(url)["acr_values"] == "eidas1"
+    assert failure(sign_in_upstream(served_app, url)) == "acr"
+    record.acr_values = None
+
+    url = begin(*store, metadata, record, CALLBACK)
+    answer = sign_in_upstream(served_app, url)
+    record.client_secret = "not the secret"
+    assert failure(answer) == "refused"  # the provider refuses to exchange the code
+
+
+def test_an_unreachable_provider_is_a_failure_of_its_own(upstream, db, app, store):  # noqa: F811
+    issuer, _, _ = upstream
+    record = upstreams.add(db, name="fc", issuer=issuer, client_id="c", client_secret="s")
+    record.issuer = "http://127.0.0.1:9"  # nothing listens there
+    with pytest.raises(FederationError) as error:
+        begin(*store, Metadata(), record, CALLBACK)
+    assert error.value.kind == "unreachable"
+
+
+def test_a_symmetric_signature_is_accepted_only_where_the_provider_says_it_signs_so(provider):
+    _, record = provider
+    claims = {"iss": record.issuer, "aud": record.client_id, "sub": "x", "exp": 4102444800, "iat": 1, "nonce": "n"}
+    token = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(record.client_secret))
+    with pytest.raises(FederationError, match="signature algorithm 'HS256' not accepted"):
+        verify(Metadata(), {"id_token_signing_alg_values_supported": ["RS256"]}, record, token, nonce="n")
+    assert verify(Metadata(), {"id_token_signing_alg_values_supported": ["RS256", "HS256"]}, record, token,
+                  nonce="n")["sub"] == "x"
+    forged = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key("a guess at the secret, long enough"))
+    with pytest.raises(FederationError, match="bad signature"):
+        verify(Metadata(), {"id_token_signing_alg_values_supported": ["HS256"]}, record, forged, nonce="n")
+    unsigned = token.rsplit(".", 1)[0] + "."
+    with pytest.raises(FederationError):
+        verify(Metadata(), {"id_token_signing_alg_values_supported": ["HS256"]}, record, unsigned, nonce="n")
