@@ -275,3 +275,18 @@ class Upstream(Base):
     label: Mapped[str] = mapped_column(String(100))
     style: Mapped[str] = mapped_column(String(16), default="plain")  # franceconnect | plain
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UpstreamIdentity(Base):
+    """An identity at an upstream provider (its issuer and subject) tied to one Sésame account: that
+    identity then signs the citizen in.  An identity is tied to one account at most."""
+
+    __tablename__ = "upstream_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_upstream_identities_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    upstream: Mapped[str] = mapped_column(String(40))  # the name it was linked through, for the account page
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,4 +1,5 @@
-"""upstream OpenID Connect providers that citizens may sign in with (FranceConnect)
+"""upstream OpenID Connect providers that citizens may sign in with (FranceConnect), and the
+identities there tied to accounts
 
 Revision ID: 0008
 Revises: 0007
@@ -26,7 +27,20 @@ def upgrade() -> None:
         sa.Column("style", sa.String(length=16), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
     )
+    op.create_table(
+        "upstream_identities",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("issuer", sa.String(length=500), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("upstream", sa.String(length=40), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.UniqueConstraint("issuer", "subject", name="uq_upstream_identities_issuer_subject"),
+    )
+    op.create_index("ix_upstream_identities_user_id", "upstream_identities", ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_upstream_identities_user_id", table_name="upstream_identities")
+    op.drop_table("upstream_identities")
     op.drop_table("upstreams")
