@@ -19,6 +19,7 @@ from . import (
     db,
     devmail,
     errors,
+    federation_views,
     footer_pages,
     form_errors,
     health,
@@ -137,6 +138,7 @@ def _attach_web(app: Flask) -> None:
     for page in (account_services, account_sessions, account_export, account_deletion):
         app.register_blueprint(page.bp)
     app.register_blueprint(second_factor.bp)
+    app.register_blueprint(federation_views.bp)
     admin.init_app(app, csrf)
     helpdesk.init_app(app)
     app.register_blueprint(health.bp)

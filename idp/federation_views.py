@@ -1,0 +1,104 @@
+"""The federation routes (issue 14, item 2): ``/federation/<name>/login`` sends the browser to the
+upstream provider, ``/federation/<name>/callback`` takes its answer (idp/federation.py checks it).
+
+The state is tied to the browser that started: its hash waits in the browser's session, so a
+callback carried to another browser (someone else's code, to sign a victim in as the attacker) is
+refused.  An identity tied to an account signs its citizen in; an identity tied to none is told so,
+with the way to sign in with a password (linking it, and sign-up from it, come next).  Every failure
+ends on a page in the citizen's language that offers the ordinary login, and is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qs, urlparse
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from . import audit_log
+from .db import session as db_session
+from .federation import FederationError, begin, finish
+from .login import complete_login
+from .models import Upstream
+from .oidc import pending
+from .ratelimit import limiter
+from .upstream_identities import linked_account
+from .upstreams import metadata, redirect_uris
+
+bp = Blueprint("federation", __name__, url_prefix="/federation")
+AMR = ["fed"]  # signed in through another provider (RFC 8176 registers no value for it)
+
+
+def _upstream(name: str) -> Upstream:
+    upstream = db_session().get(Upstream, name) if len(name) <= 40 else None
+    if upstream is None:
+        abort(404)
+    return upstream
+
+
+def _digest(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def _store():
+    provider = current_app.extensions["idp"]
+    return provider.redis, provider.keys
+
+
+def _login_link(rid: str | None) -> str:
+    return url_for("login.login", rid=rid) if pending.get(rid) else url_for("login.login")
+
+
+@bp.route("/<name>/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP_LOGIN_RATE_LIMIT"])
+def start(name: str):
+    upstream = _upstream(name)
+    rid = request.values.get("rid")
+    rid = rid if pending.get(rid) else None
+    callback = redirect_uris(current_app.config["IDP_ISSUER"], upstream.name)["redirect_uri"]
+    try:
+        url = begin(*_store(), metadata, upstream, callback, rid=rid)
+    except FederationError as error:
+        return _failure(upstream, error, rid)
+    session["federation_state"] = _digest(parse_qs(urlparse(url).query)["state"][0])
+    return redirect(url, 303)
+
+
+@bp.get("/<name>/callback")
+def callback(name: str):
+    upstream = _upstream(name)
+    state = request.args.get("state", "")
+    if not state or session.pop("federation_state", None) != _digest(state):
+        return _failure(upstream, FederationError("state", "the state was not started by this browser"), None)
+    try:
+        identity = finish(*_store(), metadata, upstream, request.args.to_dict())
+    except FederationError as error:
+        return _failure(upstream, error, None)
+    user = linked_account(db_session(), identity.issuer, identity.subject)
+    if user is None:
+        audit_log.record("federation.unlinked", upstream=upstream.name)
+        page = render_template("errors/error.html", title=_("Account not linked yet"),
+                               message=_("Your %(provider)s identity is not linked to an account yet. Sign in "
+                                         "with your identifier and password.", provider=upstream.label),
+                               back=_login_link(identity.rid))
+        return page, 200
+    return complete_login(user, AMR, shared_computer=False, rid=identity.rid, next_path=None)
+
+
+MESSAGES = {
+    "refused": lambda: _("The sign-in was cancelled or refused."),
+    "state": lambda: _("This sign-in link has expired or was already used. Please start again."),
+    "unreachable": lambda: _("The service cannot be reached right now. Please try again in a few minutes."),
+    "token": lambda: _("The answer of the service could not be verified."),
+    "acr": lambda: _("The service did not confirm the level of assurance asked for."),
+    "claims": lambda: _("The service did not send the information needed."),
+}
+
+
+def _failure(upstream: Upstream, error: FederationError, rid: str | None):
+    current_app.logger.warning("federation with %s failed: %s", upstream.name, error)
+    audit_log.record("federation.failure", upstream=upstream.name, kind=error.kind)
+    page = render_template("errors/error.html", title=_("Sign-in with %(provider)s failed", provider=upstream.label),
+                           message=MESSAGES[error.kind](), back=_login_link(rid))
+    return page, 502 if error.kind == "unreachable" else 400

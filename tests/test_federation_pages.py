@@ -1,0 +1,102 @@
+"""The federation routes (idp/federation_views.py): /federation/<name>/login sends the browser to the
+upstream, /federation/<name>/callback signs in the account an identity is tied to; the state belongs
+to the browser that started; every failure is a page in French that offers the ordinary login, and
+is audited.  The upstream is a second Sésame on loopback (tests/test_federation.py)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlparse
+
+import pytest
+from sqlalchemy import select
+from test_federation import CALLBACK, provider, sign_in_upstream  # noqa: F401 - fixtures
+from test_upstreams import upstream  # noqa: F401 - fixture
+
+from idp.models import AuditEvent, User
+from idp.upstream_identities import link
+
+from helpers import authorize_url, make_client, make_user, query, signed_in
+
+NOT_LINKED = "Compte pas encore relié"
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def start(browser, rid: str | None = None) -> str:
+    """The citizen presses the button: where the browser is sent (the upstream's authorization endpoint)."""
+    answer = browser.get("/federation/fc/login" + (f"?rid={rid}" if rid else ""))
+    assert answer.status_code == 303, text(answer)
+    return answer.location
+
+
+def come_back(browser, answer: dict):
+    return browser.get("/federation/fc/callback?" + urlencode(answer))
+
+
+def upstream_subject(served_app, username: str) -> str:
+    """The ``sub`` the upstream gives its citizen (a public subject: the account's)."""
+    upstream_db = served_app.extensions["idp.db"].session_factory()
+    try:
+        return upstream_db.scalar(select(User.sub).where(User.username == username))
+    finally:
+        upstream_db.close()
+
+
+def audited(db, action: str) -> list[dict]:
+    db.expire_all()
+    return [event.details for event in db.scalars(select(AuditEvent).where(AuditEvent.action == action))]
+
+
+def test_an_identity_tied_to_an_account_signs_it_in_and_carries_on_to_the_service(provider, app, client, db):  # noqa: F811
+    served_app, record = provider
+    citizen = make_user(db, username="camille", email="camille@example.fr", given_name="Camille",
+                        family_name="Martin")
+    rp_id, _ = make_client(db)
+    waiting = client.get(authorize_url(rp_id))
+    rid = query(waiting.location)["rid"]
+
+    answer = sign_in_upstream(served_app, start(client, rid))
+    first = come_back(client, answer)
+    assert first.status_code == 200 and NOT_LINKED in text(first)  # tied to no account yet
+    assert f'href="/login?rid={rid}"' in text(first) and not signed_in(client)
+
+    assert audited(db, "federation.unlinked") == [{"upstream": "fc"}]
+    link(db, citizen, record.issuer, upstream_subject(served_app, "camille.martin"), "fc")
+
+    back = come_back(client, sign_in_upstream(served_app, start(client, rid)))
+    assert back.status_code == 303 and urlparse(back.location).path == "/oauth/authorize", back.location
+    assert signed_in(client)
+    [success] = [details for details in audited(db, "login.success")]
+    assert success["amr"] == ["fed"]
+
+
+def test_a_callback_carried_to_another_browser_signs_no_one_in(provider, app, client, db):  # noqa: F811
+    """Login CSRF: an attacker's own callback (their code and state) sent to a victim's browser."""
+    served_app, _ = provider
+    attacker = app.test_client()
+    answer = sign_in_upstream(served_app, start(attacker))
+    victim = client
+    refused = come_back(victim, answer)
+    assert refused.status_code == 400
+    assert "<h1>Échec de la connexion avec fc</h1>" in text(refused)
+    assert "Cette connexion a expiré ou a déjà été utilisée" in text(refused)
+    assert not signed_in(victim)
+    assert audited(db, "federation.failure") == [{"upstream": "fc", "kind": "state"}]
+
+
+def test_a_refusal_upstream_is_a_french_page_offering_the_ordinary_login(provider, client, db):  # noqa: F811
+    _, record = provider
+    state = query(start(client))["state"]
+    refused = come_back(client, {"state": state, "error": "access_denied", "iss": record.issuer})
+    assert refused.status_code == 400
+    assert "La connexion a été annulée ou refusée." in text(refused) and 'href="/login"' in text(refused)
+    assert audited(db, "federation.failure") == [{"upstream": "fc", "kind": "refused"}]
+
+
+@pytest.mark.parametrize("path", ["/federation/inconnu/login", "/federation/inconnu/callback?state=x",
+                                  "/federation/" + "x" * 500 + "/login"])
+def test_an_unknown_upstream_is_not_found(client, path):
+    answer = client.get(path)
+    assert answer.status_code == 404 and "<h1>" in text(answer)
