@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from . import audit_log, login_throttle
+from . import audit_log, login_throttle, upstreams
 from .db import session as db_session
 from .digests import typed_login
 from .forms import LoginForm, LogoutForm
@@ -91,7 +91,8 @@ def _too_many_failures(wait: int):
 
 def _login_page(form: LoginForm, error: str | None = None, status: int = 200):
     links = [link for hook in hooks().login_links for link in hook()]
-    return render_template("login/login.html", form=form, error=error, links=links), status
+    return render_template("login/login.html", form=form, error=error, links=links,
+                           upstreams=upstreams.listed(db_session())), status
 
 
 @bp.get("/")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import update
 
+from idp import upstreams
 from idp.email_change import CANCEL as EMAIL_CANCEL
 from idp.models import AuditEvent
 from idp.one_time_tokens import one_time_tokens
@@ -183,6 +184,12 @@ def login_for_a_service(v: Visit):
     v.goto(authorize_url(v.service()))
 
 
+def login_with_franceconnect(v: Visit):
+    upstreams.add(v.db, name="franceconnect", issuer="https://fcp.integ01.dev-franceconnect.fr/api/v1",
+                  client_id="sesame", client_secret="secret", style="franceconnect")
+    v.goto("/login")
+
+
 def login_shared_computer(v: Visit):
     v.goto("/login")
     v.page.check("main [name=shared_computer]")
@@ -302,6 +309,7 @@ PAGES = [
     Page("login/error", login_error, "main [role=alert]"),
     Page("login/for-a-service", login_for_a_service, f"main img[src='{LOGO}']"),
     Page("login/shared-computer", login_shared_computer, "main [name=shared_computer]:checked"),
+    Page("login/with-franceconnect", login_with_franceconnect, "main button.franceconnect"),
     Page("logged-out/plain", logged_out, "main a.button"),
     Page("logged-out/shared-computer", lambda v: logged_out(v, shared_computer=True), "main [role=status]"),
     Page("home/signed-in", "/", "main form[action='/logout']", signed_in=True),

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from test_federation import CALLBACK, provider, sign_in_upstream  # noqa: F401 - fixtures
 from test_upstreams import upstream  # noqa: F401 - fixture
 
+from idp import upstreams
 from idp.models import AuditEvent, User
 from idp.upstream_identities import link
 
-from helpers import authorize_url, make_client, make_user, query, signed_in
+from helpers import authorize_url, csrf_token, make_client, make_user, query, signed_in
 
 NOT_LINKED = "Compte pas encore relié"
 
@@ -100,3 +101,28 @@ def test_a_refusal_upstream_is_a_french_page_offering_the_ordinary_login(provide
 def test_an_unknown_upstream_is_not_found(client, path):
     answer = client.get(path)
     assert answer.status_code == 404 and "<h1>" in text(answer)
+
+
+def test_the_login_page_shows_a_button_per_upstream_above_the_form_carrying_the_request(provider, client, db):  # noqa: F811
+    _, record = provider
+    upstreams.add(db, name="autre", issuer="https://autre.example.fr", client_id="c", client_secret="s",
+                  label="Mon Compte Région")
+    rp_id, _ = make_client(db)
+    rid = query(client.get(authorize_url(rp_id)).location)["rid"]
+    page = text(client.get(f"/login?rid={rid}"))
+    assert page.index('action="/federation/fc/login"') < page.index('action="/login"')  # above the form
+    assert "S’identifier avec <strong>fc</strong>" not in page  # fc is plain: its own label
+    assert ">Se connecter avec fc</button>" in page and ">Se connecter avec Mon Compte Région</button>" in page
+    assert page.count(f'<input type="hidden" name="rid" value="{rid}">') == 2
+
+    record.style, record.label = "franceconnect", "FranceConnect"
+    db.commit()
+    page = text(client.get(f"/login?rid={rid}"))
+    assert "S’identifier avec <strong>FranceConnect</strong>" in page
+    assert 'href="https://franceconnect.gouv.fr/"' in page and "Qu’est-ce que FranceConnect\u00a0?" in page
+
+    form = page[page.index('action="/federation/fc/login"'):]
+    pressed = client.post("/federation/fc/login", data={"csrf_token": csrf_token(form), "rid": rid})
+    assert pressed.status_code == 303 and pressed.location.startswith(record.issuer + "/oauth/authorize?")
+    forged = client.post("/federation/fc/login", data={"rid": rid})  # from another site: no CSRF token
+    assert forged.status_code == 400 and "<h1>" in text(forged)
