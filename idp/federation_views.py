@@ -3,14 +3,18 @@ upstream provider, ``/federation/<name>/callback`` takes its answer (idp/federat
 
 The state is tied to the browser that started: its hash waits in the browser's session, so a
 callback carried to another browser (someone else's code, to sign a victim in as the attacker) is
-refused.  An identity tied to an account signs its citizen in; an identity tied to none is told so,
-with the way to sign in with a password (linking it, and sign-up from it, come next).  Every failure
+refused.  An identity tied to an account signs its citizen in.  An identity tied to none is compared
+with the accounts (idp/upstream_identities.py): when exactly one has its names and birth date, the
+browser is sent to the login form, and signing in to that account there (password, second factor)
+ties the identity to it; otherwise the citizen is told, with the way to sign in with a password
+(sign-up from the identity, and the mailed link instead of the password, come next).  Every failure
 ends on a page in the citizen's language that offers the ordinary login, and is audited.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from urllib.parse import parse_qs, urlparse
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
@@ -23,11 +27,13 @@ from .login import complete_login
 from .models import Upstream
 from .oidc import pending
 from .ratelimit import limiter
-from .upstream_identities import linked_account
+from .upstream_identities import LinkError, link, linked_account, match
 from .upstreams import metadata, redirect_uris
 
 bp = Blueprint("federation", __name__, url_prefix="/federation")
 AMR = ["fed"]  # signed in through another provider (RFC 8176 registers no value for it)
+LINK_OFFER = "federation_link"  # in the browser's session: an identity to tie at the next sign-in
+LINK_OFFER_TTL = 600  # seconds: the sign-in that follows the provider's
 
 
 def _upstream(name: str) -> Upstream:
@@ -76,14 +82,45 @@ def callback(name: str):
     except FederationError as error:
         return _failure(upstream, error, None)
     user = linked_account(db_session(), identity.issuer, identity.subject)
-    if user is None:
-        audit_log.record("federation.unlinked", upstream=upstream.name)
-        page = render_template("errors/error.html", title=_("Account not linked yet"),
-                               message=_("Your %(provider)s identity is not linked to an account yet. Sign in "
-                                         "with your identifier and password.", provider=upstream.label),
-                               back=_login_link(identity.rid))
-        return page, 200
-    return complete_login(user, AMR, shared_computer=False, rid=identity.rid, next_path=None)
+    if user is not None:
+        return complete_login(user, AMR, shared_computer=False, rid=identity.rid, next_path=None)
+    found = match(db_session(), identity.claims)
+    audit_log.record("federation.unlinked", upstream=upstream.name, match=found.outcome)
+    if found.outcome == "one":
+        # One account has these names and this birth date: whoever signs in to it now, with its
+        # password (and its second factor), ties the identity to it (login.complete_login).
+        session[LINK_OFFER] = {"issuer": identity.issuer, "subject": identity.subject, "upstream": upstream.name,
+                               "label": upstream.label, "user_id": found.accounts[0].id,
+                               "until": time.time() + LINK_OFFER_TTL}
+        return redirect(_login_link(identity.rid), 303)
+    if found.outcome == "several":
+        message = _("Several accounts match your %(provider)s identity. Sign in with your identifier and "
+                    "password, or ask the help desk.", provider=upstream.label)
+    else:
+        message = _("Your %(provider)s identity is not linked to an account yet. Sign in with your identifier "
+                    "and password.", provider=upstream.label)
+    page = render_template("errors/error.html", title=_("Account not linked yet"), message=message,
+                           back=_login_link(identity.rid))
+    return page, 200
+
+
+def take_link_offer(user) -> None:
+    """Called once a citizen has signed in with every factor: tie the identity the browser brought
+    from an upstream, if it was offered to this very account, and not too long ago."""
+    offer = session.pop(LINK_OFFER, None)
+    if not offer or offer["user_id"] != user.id or offer["until"] < time.time():
+        return
+    try:
+        link(db_session(), user, offer["issuer"], offer["subject"], offer["upstream"])
+    except LinkError:
+        return  # tied meanwhile (another browser): nothing to add
+    audit_log.record("federation.linked", user_id=user.id, upstream=offer["upstream"])
+
+
+def link_offer() -> dict | None:
+    """The identity waiting to be tied, for the login page to say so."""
+    offer = session.get(LINK_OFFER)
+    return offer if offer and offer["until"] >= time.time() else None
 
 
 MESSAGES = {

@@ -65,6 +65,9 @@ def login():
 
 def complete_login(user: User, amr: list[str], *, shared_computer: bool, rid: str | None, next_path: str | None):
     """Every factor checked: sign in, and go back where the citizen was going."""
+    from .federation_views import take_link_offer
+
+    take_link_offer(user)  # before begin_login, which keeps none of the session's other keys
     begin_login(session, user.id, amr, shared_computer=shared_computer)
     audit_log.record("login.success", user_id=user.id, amr=amr,
                      client_id=pending.get(rid).get("params", {}).get("client_id"))
@@ -91,8 +94,10 @@ def _too_many_failures(wait: int):
 
 def _login_page(form: LoginForm, error: str | None = None, status: int = 200):
     links = [link for hook in hooks().login_links for link in hook()]
+    from .federation_views import link_offer
+
     return render_template("login/login.html", form=form, error=error, links=links,
-                           upstreams=upstreams.listed(db_session())), status
+                           upstreams=upstreams.listed(db_session()), link_offer=link_offer()), status
 
 
 @bp.get("/")

@@ -4,6 +4,7 @@ and pages come next; these tests drive the relying party's two steps directly.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from urllib.parse import parse_qs, urlparse
 
@@ -19,6 +20,7 @@ from idp.upstreams import Metadata
 from helpers import login, make_client, make_user, query
 
 CALLBACK = "http://localhost:5000/federation/fc/callback"
+BORN = dt.date(1990, 5, 17)  # the upstream citizen's birth date
 
 
 @pytest.fixture
@@ -29,7 +31,7 @@ def provider(upstream, db):  # noqa: F811 - the fixture imported above
     upstream_db = served_app.extensions["idp.db"].session_factory()
     try:
         make_user(upstream_db, given_name="Camille", family_name="Martin", username="camille.martin",
-                  email="camille.martin@example.fr")
+                  email="camille.martin@example.fr", birthdate=BORN)
         client_id, secret = make_client(upstream_db, redirect_uris=[CALLBACK], scope="openid profile email")
     finally:
         upstream_db.close()

@@ -9,14 +9,14 @@ from urllib.parse import urlencode, urlparse
 
 import pytest
 from sqlalchemy import select
-from test_federation import CALLBACK, provider, sign_in_upstream  # noqa: F401 - fixtures
+from test_federation import BORN, CALLBACK, provider, sign_in_upstream  # noqa: F401 - fixtures
 from test_upstreams import upstream  # noqa: F401 - fixture
 
 from idp import upstreams
 from idp.models import AuditEvent, User
-from idp.upstream_identities import link
+from idp.upstream_identities import link, linked_account
 
-from helpers import authorize_url, csrf_token, make_client, make_user, query, signed_in
+from helpers import authorize_url, csrf_token, login, make_client, make_user, query, signed_in
 
 NOT_LINKED = "Compte pas encore relié"
 
@@ -63,7 +63,7 @@ def test_an_identity_tied_to_an_account_signs_it_in_and_carries_on_to_the_servic
     assert first.status_code == 200 and NOT_LINKED in text(first)  # tied to no account yet
     assert f'href="/login?rid={rid}"' in text(first) and not signed_in(client)
 
-    assert audited(db, "federation.unlinked") == [{"upstream": "fc"}]
+    assert audited(db, "federation.unlinked") == [{"upstream": "fc", "match": "none"}]  # no birth date here
     link(db, citizen, record.issuer, upstream_subject(served_app, "camille.martin"), "fc")
 
     back = come_back(client, sign_in_upstream(served_app, start(client, rid)))
@@ -126,3 +126,42 @@ def test_the_login_page_shows_a_button_per_upstream_above_the_form_carrying_the_
     assert pressed.status_code == 303 and pressed.location.startswith(record.issuer + "/oauth/authorize?")
     forged = client.post("/federation/fc/login", data={"rid": rid})  # from another site: no CSRF token
     assert forged.status_code == 400 and "<h1>" in text(forged)
+
+
+def test_the_one_account_of_the_same_person_is_linked_by_signing_in_to_it_once(provider, app, client, db):  # noqa: F811
+    served_app, record = provider
+    camille = make_user(db, username="camille", email="camille@example.fr", given_name="CAMILLE",
+                        family_name="Martin", birthdate=BORN)
+    make_user(db, username="someone.else", email="else@example.fr")
+
+    offered = come_back(client, sign_in_upstream(served_app, start(client)))
+    assert offered.status_code == 303 and offered.location == "/login"
+    page = text(client.get("/login"))
+    assert "Nous avons trouvé un compte à votre nom." in page and 'role="status"' in page
+    assert "camille@example.fr" not in page and 'value="camille"' not in page  # the account is not named
+    assert audited(db, "federation.unlinked") == [{"upstream": "fc", "match": "one"}]
+
+    assert login(client, "someone.else").status_code == 303  # another account signs in: nothing is tied
+    assert audited(db, "federation.linked") == []
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/").data)})
+
+    come_back(client, sign_in_upstream(served_app, start(client)))
+    assert login(client, "camille").status_code == 303
+    assert audited(db, "federation.linked") == [{"upstream": "fc"}]
+
+    elsewhere = app.test_client()  # from now on the identity alone signs in
+    back = come_back(elsewhere, sign_in_upstream(served_app, start(elsewhere)))
+    assert back.status_code == 303 and signed_in(elsewhere)
+    assert client.get("/account").status_code == 200 and linked_account(db, record.issuer, upstream_subject(
+        served_app, "camille.martin")).id == camille.id
+
+
+def test_several_accounts_of_the_same_names_and_birth_date_are_told_to_ask_the_help_desk(provider, client, db):  # noqa: F811
+    served_app, _ = provider
+    for number in (1, 2):
+        make_user(db, username=f"camille{number}", email=f"camille{number}@example.fr", given_name="Camille",
+                  family_name="Martin", birthdate=BORN)
+    page = come_back(client, sign_in_upstream(served_app, start(client)))
+    assert page.status_code == 200 and "Plusieurs comptes correspondent à votre identité fc." in text(page)
+    assert audited(db, "federation.unlinked") == [{"upstream": "fc", "match": "several"}]
+    assert not signed_in(client)
