@@ -14,8 +14,10 @@ ends on a page in the citizen's language that offers the ordinary login, and is 
 from __future__ import annotations
 
 import hashlib
+import json
+import secrets
 import time
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -23,17 +25,18 @@ from flask_babel import gettext as _
 from . import audit_log
 from .db import session as db_session
 from .federation import FederationError, begin, finish
-from .login import complete_login
+from .login import FEDERATED, complete_login
 from .models import Upstream
 from .oidc import pending
 from .ratelimit import limiter
 from .upstream_identities import LinkError, link, linked_account, match
-from .upstreams import metadata, redirect_uris
+from .upstreams import UpstreamError, metadata, redirect_uris
 
 bp = Blueprint("federation", __name__, url_prefix="/federation")
 AMR = ["fed"]  # signed in through another provider (RFC 8176 registers no value for it)
 LINK_OFFER = "federation_link"  # in the browser's session: an identity to tie at the next sign-in
 LINK_OFFER_TTL = 600  # seconds: the sign-in that follows the provider's
+LOGOUT_TTL = 600  # seconds for the provider's sign-out to send the browser back
 
 
 def _upstream(name: str) -> Upstream:
@@ -83,7 +86,8 @@ def callback(name: str):
         return _failure(upstream, error, None)
     user = linked_account(db_session(), identity.issuer, identity.subject)
     if user is not None:
-        return complete_login(user, AMR, shared_computer=False, rid=identity.rid, next_path=None)
+        return complete_login(user, AMR, shared_computer=False, rid=identity.rid, next_path=None,
+                              kept={FEDERATED: {"upstream": upstream.name, "id_token": identity.id_token}})
     found = match(db_session(), identity.claims)
     audit_log.record("federation.unlinked", upstream=upstream.name, match=found.outcome)
     if found.outcome == "one":
@@ -139,3 +143,40 @@ def _failure(upstream: Upstream, error: FederationError, rid: str | None):
     page = render_template("errors/error.html", title=_("Sign-in with %(provider)s failed", provider=upstream.label),
                            message=MESSAGES[error.kind](), back=_login_link(rid))
     return page, 502 if error.kind == "unreachable" else 400
+
+
+def leave_upstream(federated: dict | None, target: str | None, shared_computer: bool):
+    """After a sign-out here, of a session that began at an upstream provider: the redirect that ends
+    it there too (its end_session_endpoint, with the ID token as hint, a state and the registered
+    post_logout_redirect_uri), or None when there is nothing to end there or no way to.  What comes
+    after (the service's address, or the signed-out page) waits under the state for the way back."""
+    upstream = db_session().get(Upstream, federated["upstream"]) if federated else None
+    if upstream is None:
+        return None
+    try:
+        endpoint = metadata.discovery(upstream.issuer).get("end_session_endpoint")
+    except UpstreamError as error:
+        current_app.logger.warning("sign-out at %s skipped: %s", upstream.name, error)
+        return None
+    if not isinstance(endpoint, str):
+        return None
+    state = secrets.token_urlsafe(32)
+    redis, keys = _store()
+    redis.set(keys("fed-logout", _digest(state)), json.dumps({"target": target, "shared": shared_computer}),
+              ex=LOGOUT_TTL)
+    back = redirect_uris(current_app.config["IDP_ISSUER"], upstream.name)["post_logout_redirect_uri"]
+    query = urlencode({"id_token_hint": federated["id_token"], "state": state, "post_logout_redirect_uri": back})
+    return redirect(f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", 303)
+
+
+@bp.get("/<name>/logged-out")
+def logged_out(name: str):
+    """The provider's way back after its sign-out: on to the service that asked, or the signed-out page."""
+    _upstream(name)
+    state = request.args.get("state", "")
+    redis, keys = _store()
+    raw = redis.getdel(keys("fed-logout", _digest(state))) if state else None
+    after = json.loads(raw) if raw else {"target": None, "shared": False}
+    if after["target"]:
+        return redirect(after["target"], 303)
+    return render_template("login/logged_out.html", shared_computer=after["shared"])

@@ -18,6 +18,8 @@ from .ratelimit import limiter
 from .sessions import begin_login, end
 from .users import find_by_login
 
+FEDERATED = "federated"  # in the session of a sign-in through an upstream: its name and ID token
+
 bp = Blueprint("login", __name__)
 
 
@@ -63,12 +65,15 @@ def login():
                           next_path=local_path(form.next.data))
 
 
-def complete_login(user: User, amr: list[str], *, shared_computer: bool, rid: str | None, next_path: str | None):
-    """Every factor checked: sign in, and go back where the citizen was going."""
+def complete_login(user: User, amr: list[str], *, shared_computer: bool, rid: str | None, next_path: str | None,
+                   kept: dict | None = None):
+    """Every factor checked: sign in, and go back where the citizen was going.  ``kept`` goes into the
+    new session (a sign-in through an upstream provider keeps what logging out there will need)."""
     from .federation_views import take_link_offer
 
     take_link_offer(user)  # before begin_login, which keeps none of the session's other keys
     begin_login(session, user.id, amr, shared_computer=shared_computer)
+    session.update(kept or {})
     audit_log.record("login.success", user_id=user.id, amr=amr,
                      client_id=pending.get(rid).get("params", {}).get("client_id"))
     return redirect(pending.resume_url(rid) or local_path(next_path) or url_for("login.home"), 303)
@@ -110,18 +115,24 @@ def home():
 
 @bp.post("/logout")
 def logout():
+    from .federation_views import leave_upstream
+
     form = LogoutForm()
     if not form.validate_on_submit():
         return redirect(url_for("login.home"), 303)
     target = session.get("logout_redirect")
     shared_computer = session.get("shared_computer", False)
+    federated = session.get(FEDERATED)
     user = current_user()
     backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
     end(session)
     if user is not None:
         audit_log.record("logout", user_id=user.id)
+    if upstream_logout := leave_upstream(federated, target, shared_computer):
+        return upstream_logout  # signed out here already; the provider, then the page or the service
     if target:
         return redirect(target, 303)
     return render_template("login/logged_out.html", shared_computer=shared_computer)
+
 
 

@@ -20,6 +20,7 @@ from idp.upstreams import Metadata
 from helpers import login, make_client, make_user, query
 
 CALLBACK = "http://localhost:5000/federation/fc/callback"
+LOGGED_OUT = "http://localhost:5000/federation/fc/logged-out"
 BORN = dt.date(1990, 5, 17)  # the upstream citizen's birth date
 
 
@@ -32,7 +33,8 @@ def provider(upstream, db):  # noqa: F811 - the fixture imported above
     try:
         make_user(upstream_db, given_name="Camille", family_name="Martin", username="camille.martin",
                   email="camille.martin@example.fr", birthdate=BORN)
-        client_id, secret = make_client(upstream_db, redirect_uris=[CALLBACK], scope="openid profile email")
+        client_id, secret = make_client(upstream_db, redirect_uris=[CALLBACK], post_logout_redirect_uris=[LOGGED_OUT],
+                                        scope="openid profile email")
     finally:
         upstream_db.close()
     record = upstreams.add(db, name="fc", issuer=issuer, client_id=client_id, client_secret=secret,
@@ -45,9 +47,10 @@ def store(app):
     return app.extensions["idp"].redis, app.extensions["idp"].keys
 
 
-def sign_in_upstream(served_app, url: str) -> dict:
-    """The citizen at the upstream: its login form, then back to Sésame's callback; the callback's query."""
-    browser = served_app.test_client()
+def sign_in_upstream(served_app, url: str, browser=None) -> dict:
+    """The citizen at the upstream (in ``browser``, else a new one): its login form, then back to
+    Sésame's callback; the callback's query."""
+    browser = browser or served_app.test_client()
     parsed = urlparse(url)
     answer = browser.get(f"{parsed.path}?{parsed.query}")
     assert answer.status_code == 302 and urlparse(answer.location).path == "/login", answer.location

@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlparse
 
 import pytest
 from sqlalchemy import select
-from test_federation import BORN, CALLBACK, provider, sign_in_upstream  # noqa: F401 - fixtures
+from test_federation import BORN, CALLBACK, LOGGED_OUT, provider, sign_in_upstream  # noqa: F401 - fixtures
 from test_upstreams import upstream  # noqa: F401 - fixture
 
 from idp import upstreams
@@ -165,3 +165,27 @@ def test_several_accounts_of_the_same_names_and_birth_date_are_told_to_ask_the_h
     assert page.status_code == 200 and "Plusieurs comptes correspondent à votre identité fc." in text(page)
     assert audited(db, "federation.unlinked") == [{"upstream": "fc", "match": "several"}]
     assert not signed_in(client)
+
+
+def test_signing_out_of_a_session_begun_upstream_signs_out_there_too(provider, app, client, db):  # noqa: F811
+    served_app, record = provider
+    citizen = make_user(db, username="camille", email="camille@example.fr", given_name="Camille",
+                        family_name="Martin")
+    link(db, citizen, record.issuer, upstream_subject(served_app, "camille.martin"), "fc")
+    at_upstream = served_app.test_client()  # the citizen's browser, as the provider sees it
+    assert come_back(client, sign_in_upstream(served_app, start(client), at_upstream)).status_code == 303
+    assert signed_in(client) and signed_in(at_upstream)
+
+    leaving = client.post("/logout", data={"csrf_token": csrf_token(client.get("/").data)})
+    assert leaving.status_code == 303 and leaving.location.startswith(record.issuer + "/oauth/logout?")
+    assert not signed_in(client)  # signed out here at once, whatever the provider does next
+    sent = query(leaving.location)
+    assert sent["post_logout_redirect_uri"] == LOGGED_OUT and sent["id_token_hint"].count(".") == 2
+
+    there = at_upstream.get(urlparse(leaving.location).path + "?" + urlparse(leaving.location).query)
+    assert there.status_code in (302, 303) and there.location.startswith(LOGGED_OUT), there.location
+    assert not signed_in(at_upstream)
+    back = client.get(urlparse(there.location).path + "?" + urlparse(there.location).query)
+    assert back.status_code == 200 and "<h1>Votre session est fermée</h1>" in text(back)
+    again = client.get(urlparse(there.location).path + "?" + urlparse(there.location).query)
+    assert again.status_code == 200 and "<h1>Votre session est fermée</h1>" in text(again)  # a spent state

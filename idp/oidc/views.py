@@ -289,6 +289,9 @@ def introspect():
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
 def rp_logout():
+    from ..federation_views import leave_upstream
+    from ..login import FEDERATED
+
     try:
         logout = server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
@@ -300,9 +303,12 @@ def rp_logout():
         return render_template("oidc/logout_confirm.html", client=logout.client, logout_form=LogoutForm())
     backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
     shared_computer = session.get("shared_computer", False)
+    federated = session.get(FEDERATED)
     end_session(session)
     if user is not None:  # as /logout: a sign-out, here naming the service that asked for it
         audit_log.record("logout", user_id=user.id, client_id=logout.client.client_id)
+    if upstream_logout := leave_upstream(federated, logout.redirect_uri, shared_computer):
+        return upstream_logout  # as /logout: the provider's sign-out too, then the service
     if logout.redirect_uri:
         return redirect(logout.redirect_uri, 303 if request.method == "POST" else 302)
     return render_template("login/logged_out.html", shared_computer=shared_computer)
