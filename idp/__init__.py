@@ -13,6 +13,7 @@ from . import (
     account,
     account_deletion,
     account_export,
+    account_identities,
     account_services,
     account_sessions,
     admin,
@@ -135,7 +136,7 @@ def _attach_web(app: Flask) -> None:
     app.register_blueprint(oidc_views.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(account.bp)
-    for page in (account_services, account_sessions, account_export, account_deletion):
+    for page in (account_services, account_sessions, account_export, account_deletion, account_identities):
         app.register_blueprint(page.bp)
     app.register_blueprint(second_factor.bp)
     app.register_blueprint(federation_views.bp)

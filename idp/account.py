@@ -107,8 +107,11 @@ def current_password_refused(user: User, typed: str) -> tuple[int, str] | None:
 
 def _details_page(form: AccountForm, user: User, status: int = 200):
     reminder = session.pop("remind_details", False)
+    from .upstream_identities import identities_of
+
     return render_template("account/details.html", form=form, user=user, reminder=reminder,
-                           activity=recent_activity(user)), status
+                           activity=recent_activity(user),
+                           has_identities=bool(identities_of(db_session(), user))), status
 
 
 def recent_activity(user: User) -> list[dict]:

@@ -206,6 +206,14 @@ class SessionCloseForm(Form):
     session = HiddenField(validators=[DataRequired(), Length(max=64)])
 
 
+class IdentityUnlinkForm(Form):
+    """"Délier" on /account/identities: which tie, and the password when the account has one."""
+
+    identity = HiddenField(validators=[DataRequired(), Length(max=12), Regexp(r"[0-9]+")])
+    current_password = PasswordField(_l("Current password"), validators=[Optional(), Length(max=1024)],
+                                     render_kw={"autocomplete": "current-password"})
+
+
 class AccountDeletionForm(Form):
     current_password = PasswordField(_l("Current password"),
                                      validators=[DataRequired(_l("Enter your current password to delete your "

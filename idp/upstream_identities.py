@@ -22,7 +22,12 @@ from .models import UpstreamIdentity, User
 
 
 class LinkError(Exception):
-    """Why an identity cannot be tied or untied, in one sentence."""
+    """Why an identity cannot be tied or untied, in one sentence; ``kind``: "taken", "unknown" (not the
+    account's) or "last" (the account's last way in)."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ def link(db: Session, user: User, issuer: str, subject: str, upstream: str) -> U
         db.commit()
     except IntegrityError:
         db.rollback()
-        raise LinkError("this identity is already tied to an account") from None
+        raise LinkError("this identity is already tied to an account", "taken") from None
     return tie
 
 
@@ -87,10 +92,10 @@ def unlink(db: Session, user: User, tie_id: int) -> None:
     another tied identity.  LinkError otherwise, or when the tie is not the account's."""
     tie = db.get(UpstreamIdentity, tie_id)
     if tie is None or tie.user_id != user.id:
-        raise LinkError("no such identity on this account")
+        raise LinkError("no such identity on this account", "unknown")
     others = db.scalar(select(func.count()).select_from(UpstreamIdentity)
                        .where(UpstreamIdentity.user_id == user.id, UpstreamIdentity.id != tie_id))
     if not user.password_hash and not others:
-        raise LinkError("the account would keep no way in: choose a password first")
+        raise LinkError("the account would keep no way in: choose a password first", "last")
     db.delete(tie)
     db.commit()

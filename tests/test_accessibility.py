@@ -29,6 +29,7 @@ from idp import upstreams
 from idp.email_change import CANCEL as EMAIL_CANCEL
 from idp.models import AuditEvent
 from idp.one_time_tokens import one_time_tokens
+from idp.upstream_identities import link
 from plugins.recovery.requests import NOT_ME
 from plugins.recovery.signup import VERIFY
 
@@ -190,6 +191,16 @@ def login_with_franceconnect(v: Visit):
     v.goto("/login")
 
 
+def identities_listed(v: Visit):
+    link(v.db, v.citizen, "https://fcp.integ01.dev-franceconnect.fr/api/v1", "sub-1", "franceconnect")
+    v.goto("/account/identities")
+
+
+def identities_errors(v: Visit):
+    identities_listed(v)
+    v.submit()  # without the password
+
+
 def login_shared_computer(v: Visit):
     v.goto("/login")
     v.page.check("main [name=shared_computer]")
@@ -344,6 +355,8 @@ PAGES = [
     Page("help-cancel/done", help_cancelled, "main [role=status]"),
     Page("help-cancel/invalid-link", f"/recovery/help/cancel/{UNKNOWN_TOKEN}", "main [role=alert]"),
     Page("account/signed-in", "/account", "main #given_name", signed_in=True),
+    Page("account-identities/list", identities_listed, "main [data-identity]", signed_in=True),
+    Page("account-identities/errors", identities_errors, "main .field-error", signed_in=True),
     Page("account/errors", account_errors, "main .field-error", signed_in=True),
     Page("account/saved", account_saved, "main .success[role=status]", signed_in=True),
     Page("account-password/form", "/account/password", "main #current_password", signed_in=True),
