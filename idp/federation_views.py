@@ -29,7 +29,7 @@ from .login import FEDERATED, complete_login
 from .models import Upstream
 from .oidc import pending
 from .ratelimit import limiter
-from .upstream_identities import LinkError, link, linked_account, match
+from .upstream_identities import LinkError, link, match, tied_account
 from .upstreams import UpstreamError, metadata, redirect_uris
 
 bp = Blueprint("federation", __name__, url_prefix="/federation")
@@ -37,6 +37,10 @@ AMR = ["fed"]  # signed in through another provider (RFC 8176 registers no value
 LINK_OFFER = "federation_link"  # in the browser's session: an identity to tie at the next sign-in
 LINK_OFFER_TTL = 600  # seconds: the sign-in that follows the provider's
 LOGOUT_TTL = 600  # seconds for the provider's sign-out to send the browser back
+SIGNUP_OFFER = "federation_signup"  # in the browser's session: an identity to create an account from
+# What sign-up takes from the provider: the names and birth date (locked), the address (a suggestion),
+# and the birthplace and birth country it keeps.
+VERIFIED_CLAIMS = ("given_name", "family_name", "birthdate", "email", "birthplace", "birthcountry")
 
 
 def _upstream(name: str) -> Upstream:
@@ -84,10 +88,16 @@ def callback(name: str):
         identity = finish(*_store(), metadata, upstream, request.args.to_dict())
     except FederationError as error:
         return _failure(upstream, error, None)
-    user = linked_account(db_session(), identity.issuer, identity.subject)
-    if user is not None:
+    user = tied_account(db_session(), identity.issuer, identity.subject)
+    if user is not None and user.is_active:
         return complete_login(user, AMR, shared_computer=False, rid=identity.rid, next_path=None,
                               kept={FEDERATED: {"upstream": upstream.name, "id_token": identity.id_token}})
+    if user is not None:  # created from this identity, its address not confirmed yet; or disabled
+        message = (_("Your account is waiting for its e-mail address to be confirmed: open the link we sent.")
+                   if user.status == "pending" else _("This account is disabled. Contact the help desk."))
+        return render_template("errors/error.html", title=_("Sign-in with %(provider)s failed",
+                                                            provider=upstream.label),
+                               message=message, back=_login_link(identity.rid)), 403
     found = match(db_session(), identity.claims)
     audit_log.record("federation.unlinked", upstream=upstream.name, match=found.outcome)
     if found.outcome == "one":
@@ -97,6 +107,13 @@ def callback(name: str):
                                "label": upstream.label, "user_id": found.accounts[0].id,
                                "until": time.time() + LINK_OFFER_TTL}
         return redirect(_login_link(identity.rid), 303)
+    if found.outcome == "none" and "signup.signup" in current_app.view_functions:
+        # Nobody has these names and this birth date: sign-up, with them filled in and locked.
+        session[SIGNUP_OFFER] = {
+            "issuer": identity.issuer, "subject": identity.subject, "upstream": upstream.name,
+            "label": upstream.label, "until": time.time() + LINK_OFFER_TTL,
+            **{name: str(identity.claims[name])[:100] for name in VERIFIED_CLAIMS if identity.claims.get(name)}}
+        return redirect(url_for("signup.signup", rid=identity.rid if pending.get(identity.rid) else None), 303)
     if found.outcome == "several":
         message = _("Several accounts match your %(provider)s identity. Sign in with your identifier and "
                     "password, or ask the help desk.", provider=upstream.label)
@@ -180,3 +197,29 @@ def logged_out(name: str):
     if after["target"]:
         return redirect(after["target"], 303)
     return render_template("login/logged_out.html", shared_computer=after["shared"])
+
+
+def signup_offer() -> dict | None:
+    """The identity sign-up is filled in from, if the browser brought one lately."""
+    offer = session.get(SIGNUP_OFFER)
+    return offer if offer and offer["until"] >= time.time() else None
+
+
+def take_signup_offer() -> dict | None:
+    """The identity an account is being created from (sign-up's POST): taken from the session."""
+    offer = signup_offer()
+    session.pop(SIGNUP_OFFER, None)
+    return offer
+
+
+def tie_new_account(user, federation: dict) -> None:
+    """The sign-up job, for an account created from an upstream identity: tie the identity, and keep
+    that the provider verified the names and birth date, with the birthplace and country it sent."""
+    try:
+        link(db_session(), user, federation["issuer"], federation["subject"], federation["upstream"])
+    except LinkError:
+        return  # tied meanwhile to another account: this one stays self-declared
+    user.identity_verified_by = federation["upstream"]
+    user.birthplace = federation.get("birthplace")
+    user.birthcountry = federation.get("birthcountry")
+    db_session().commit()

@@ -56,6 +56,11 @@ class User(Base):
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     # Signed up through "Ce n'est pas moi" although an account had the same names and birth date:
     # that account's id, for the help desk to check, until it clears the mark.
+    # The upstream provider (its name) that verified the names and birth date, with the birthplace and
+    # birth country it sent (FranceConnect's identité pivot): None for a self-declared identity.
+    identity_verified_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    birthplace: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    birthcountry: Mapped[str | None] = mapped_column(String(100), nullable=True)
     possible_duplicate_of: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", name="fk_users_possible_duplicate_of"), nullable=True)
 

@@ -38,10 +38,15 @@ class Match:
     accounts: tuple[User, ...] = ()
 
 
+def tied_account(db: Session, issuer: str, subject: str) -> User | None:
+    """The account this identity is tied to, whatever its status."""
+    return db.scalar(select(User).join(UpstreamIdentity, UpstreamIdentity.user_id == User.id)
+                     .where(UpstreamIdentity.issuer == issuer, UpstreamIdentity.subject == subject))
+
+
 def linked_account(db: Session, issuer: str, subject: str) -> User | None:
     """The active account this identity signs in to, if it is tied to one."""
-    user = db.scalar(select(User).join(UpstreamIdentity, UpstreamIdentity.user_id == User.id)
-                     .where(UpstreamIdentity.issuer == issuer, UpstreamIdentity.subject == subject))
+    user = tied_account(db, issuer, subject)
     return user if user is not None and user.is_active else None
 
 

@@ -382,3 +382,7 @@ def live_with_mail(build_app, smtp):
     app = build_app(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_SMTP_URL=smtp.url)
     with served(app, port) as idp, served(relying_party) as rp:
         yield app, idp, rp
+
+
+# A second Sésame on loopback as the upstream provider of the federation tests (tests/upstream_provider.py).
+from upstream_provider import provider, upstream  # noqa: E402, F401 - fixtures

@@ -4,61 +4,25 @@ and pages come next; these tests drive the relying party's two steps directly.""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
-from test_upstreams import upstream  # noqa: F401 - the fixture: a second Sésame on loopback
 
 from idp import upstreams
 from idp.federation import FederationError, begin, finish, verify
 from idp.upstreams import Metadata
 
-from helpers import login, make_client, make_user, query
-
-CALLBACK = "http://localhost:5000/federation/fc/callback"
-LOGGED_OUT = "http://localhost:5000/federation/fc/logged-out"
-BORN = dt.date(1990, 5, 17)  # the upstream citizen's birth date
-
-
-@pytest.fixture
-def provider(upstream, db):  # noqa: F811 - the fixture imported above
-    """The upstream with a citizen and Sésame registered as its client; Sésame's record of it."""
-    issuer, counted, _ = upstream
-    served_app = counted.app
-    upstream_db = served_app.extensions["idp.db"].session_factory()
-    try:
-        make_user(upstream_db, given_name="Camille", family_name="Martin", username="camille.martin",
-                  email="camille.martin@example.fr", birthdate=BORN)
-        client_id, secret = make_client(upstream_db, redirect_uris=[CALLBACK], post_logout_redirect_uris=[LOGGED_OUT],
-                                        scope="openid profile email")
-    finally:
-        upstream_db.close()
-    record = upstreams.add(db, name="fc", issuer=issuer, client_id=client_id, client_secret=secret,
-                           scope="openid profile email")
-    return served_app, record
+from helpers import query
+from upstream_provider import CALLBACK, sign_in_upstream
 
 
 @pytest.fixture
 def store(app):
     return app.extensions["idp"].redis, app.extensions["idp"].keys
 
-
-def sign_in_upstream(served_app, url: str, browser=None) -> dict:
-    """The citizen at the upstream (in ``browser``, else a new one): its login form, then back to
-    Sésame's callback; the callback's query."""
-    browser = browser or served_app.test_client()
-    parsed = urlparse(url)
-    answer = browser.get(f"{parsed.path}?{parsed.query}")
-    assert answer.status_code == 302 and urlparse(answer.location).path == "/login", answer.location
-    signed_in = login(browser, "camille.martin", rid=query(answer.location)["rid"])
-    assert signed_in.status_code == 303, signed_in.data
-    back = browser.get(signed_in.location)
-    assert back.status_code == 302 and back.location.startswith(CALLBACK), back.location
-    return query(back.location)
 
 
 def test_a_citizen_signed_in_upstream_comes_back_verified_with_the_pending_request(provider, store):
@@ -119,7 +83,7 @@ def test_each_failure_has_its_kind(provider, store):
     assert failure(answer) == "refused"  # the provider refuses to exchange the code
 
 
-def test_an_unreachable_provider_is_a_failure_of_its_own(upstream, db, app, store):  # noqa: F811
+def test_an_unreachable_provider_is_a_failure_of_its_own(upstream, db, app, store):
     issuer, _, _ = upstream
     record = upstreams.add(db, name="fc", issuer=issuer, client_id="c", client_secret="s")
     record.issuer = "http://127.0.0.1:9"  # nothing listens there

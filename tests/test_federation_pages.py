@@ -5,18 +5,18 @@ is audited.  The upstream is a second Sésame on loopback (tests/test_federation
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode, urlparse
 
 import pytest
 from sqlalchemy import select
-from test_federation import BORN, CALLBACK, LOGGED_OUT, provider, sign_in_upstream  # noqa: F401 - fixtures
-from test_upstreams import upstream  # noqa: F401 - fixture
 
 from idp import upstreams
 from idp.models import AuditEvent, User
-from idp.upstream_identities import link, linked_account
+from idp.upstream_identities import link, linked_account, tied_account
 
-from helpers import authorize_url, csrf_token, login, make_client, make_user, query, signed_in
+from helpers import authorize_url, csrf_token, deliver, login, make_client, make_user, query, signed_in
+from upstream_provider import BORN, LOGGED_OUT, sign_in_upstream
 
 NOT_LINKED = "Compte pas encore relié"
 
@@ -50,7 +50,7 @@ def audited(db, action: str) -> list[dict]:
     return [event.details for event in db.scalars(select(AuditEvent).where(AuditEvent.action == action))]
 
 
-def test_an_identity_tied_to_an_account_signs_it_in_and_carries_on_to_the_service(provider, app, client, db):  # noqa: F811
+def test_an_identity_tied_to_an_account_signs_it_in_and_carries_on_to_the_service(provider, app, client, db):
     served_app, record = provider
     citizen = make_user(db, username="camille", email="camille@example.fr", given_name="Camille",
                         family_name="Martin")
@@ -59,9 +59,8 @@ def test_an_identity_tied_to_an_account_signs_it_in_and_carries_on_to_the_servic
     rid = query(waiting.location)["rid"]
 
     answer = sign_in_upstream(served_app, start(client, rid))
-    first = come_back(client, answer)
-    assert first.status_code == 200 and NOT_LINKED in text(first)  # tied to no account yet
-    assert f'href="/login?rid={rid}"' in text(first) and not signed_in(client)
+    first = come_back(client, answer)  # tied to no account, and none matches (no birth date here): sign-up
+    assert first.status_code == 303 and first.location == f"/signup?rid={rid}" and not signed_in(client)
 
     assert audited(db, "federation.unlinked") == [{"upstream": "fc", "match": "none"}]  # no birth date here
     link(db, citizen, record.issuer, upstream_subject(served_app, "camille.martin"), "fc")
@@ -73,7 +72,7 @@ def test_an_identity_tied_to_an_account_signs_it_in_and_carries_on_to_the_servic
     assert success["amr"] == ["fed"]
 
 
-def test_a_callback_carried_to_another_browser_signs_no_one_in(provider, app, client, db):  # noqa: F811
+def test_a_callback_carried_to_another_browser_signs_no_one_in(provider, app, client, db):
     """Login CSRF: an attacker's own callback (their code and state) sent to a victim's browser."""
     served_app, _ = provider
     attacker = app.test_client()
@@ -87,7 +86,7 @@ def test_a_callback_carried_to_another_browser_signs_no_one_in(provider, app, cl
     assert audited(db, "federation.failure") == [{"upstream": "fc", "kind": "state"}]
 
 
-def test_a_refusal_upstream_is_a_french_page_offering_the_ordinary_login(provider, client, db):  # noqa: F811
+def test_a_refusal_upstream_is_a_french_page_offering_the_ordinary_login(provider, client, db):
     _, record = provider
     state = query(start(client))["state"]
     refused = come_back(client, {"state": state, "error": "access_denied", "iss": record.issuer})
@@ -103,7 +102,7 @@ def test_an_unknown_upstream_is_not_found(client, path):
     assert answer.status_code == 404 and "<h1>" in text(answer)
 
 
-def test_the_login_page_shows_a_button_per_upstream_above_the_form_carrying_the_request(provider, client, db):  # noqa: F811
+def test_the_login_page_shows_a_button_per_upstream_above_the_form_carrying_the_request(provider, client, db):
     _, record = provider
     upstreams.add(db, name="autre", issuer="https://autre.example.fr", client_id="c", client_secret="s",
                   label="Mon Compte Région")
@@ -128,7 +127,7 @@ def test_the_login_page_shows_a_button_per_upstream_above_the_form_carrying_the_
     assert forged.status_code == 400 and "<h1>" in text(forged)
 
 
-def test_the_one_account_of_the_same_person_is_linked_by_signing_in_to_it_once(provider, app, client, db):  # noqa: F811
+def test_the_one_account_of_the_same_person_is_linked_by_signing_in_to_it_once(provider, app, client, db):
     served_app, record = provider
     camille = make_user(db, username="camille", email="camille@example.fr", given_name="CAMILLE",
                         family_name="Martin", birthdate=BORN)
@@ -156,7 +155,7 @@ def test_the_one_account_of_the_same_person_is_linked_by_signing_in_to_it_once(p
         served_app, "camille.martin")).id == camille.id
 
 
-def test_several_accounts_of_the_same_names_and_birth_date_are_told_to_ask_the_help_desk(provider, client, db):  # noqa: F811
+def test_several_accounts_of_the_same_names_and_birth_date_are_told_to_ask_the_help_desk(provider, client, db):
     served_app, _ = provider
     for number in (1, 2):
         make_user(db, username=f"camille{number}", email=f"camille{number}@example.fr", given_name="Camille",
@@ -167,7 +166,7 @@ def test_several_accounts_of_the_same_names_and_birth_date_are_told_to_ask_the_h
     assert not signed_in(client)
 
 
-def test_signing_out_of_a_session_begun_upstream_signs_out_there_too(provider, app, client, db):  # noqa: F811
+def test_signing_out_of_a_session_begun_upstream_signs_out_there_too(provider, app, client, db):
     served_app, record = provider
     citizen = make_user(db, username="camille", email="camille@example.fr", given_name="Camille",
                         family_name="Martin")
@@ -189,3 +188,35 @@ def test_signing_out_of_a_session_begun_upstream_signs_out_there_too(provider, a
     assert back.status_code == 200 and "<h1>Votre session est fermée</h1>" in text(back)
     again = client.get(urlparse(there.location).path + "?" + urlparse(there.location).query)
     assert again.status_code == 200 and "<h1>Votre session est fermée</h1>" in text(again)  # a spent state
+
+
+def test_a_person_with_no_account_signs_up_with_the_verified_names_and_birth_date_locked(
+        provider, app, client, db, smtp):
+    served_app, record = provider
+    rp_id, _ = make_client(db)
+    rid = query(client.get(authorize_url(rp_id)).location)["rid"]
+    arrived = come_back(client, sign_in_upstream(served_app, start(client, rid)))
+    assert arrived.status_code == 303 and arrived.location == f"/signup?rid={rid}"
+    page = text(client.get(arrived.location))
+    assert "viennent de fc, qui les a vérifiés" in page
+    for name, value in (("given_name", "Camille"), ("family_name", "Martin"), ("email", "camille.martin@example.fr")):
+        assert re.search(rf'<input[^>]*name="{name}"[^>]*value="{re.escape(value)}"', page), name
+    assert re.search(r'<input[^>]*name="given_name"[^>]*readonly', page)
+    assert re.search(r'<input[^>]*name="birthdate"[^>]*readonly[^>]*value="17/05/1990"', page) or \
+        re.search(r'<input[^>]*name="birthdate"[^>]*value="17/05/1990"[^>]*readonly', page)
+
+    sent = client.post(f"/signup?rid={rid}", data={
+        "csrf_token": csrf_token(page), "rid": rid, "given_name": "Mallory", "family_name": "Martin",  # tampered
+        "birthdate": "01/01/1970", "email": "camille.martin@example.fr", "username": "camille.m",
+        "password": "un long chemin de halage au bord du canal", "password_confirm":
+        "un long chemin de halage au bord du canal"})
+    assert sent.status_code == 200, text(sent)
+    deliver(app)
+    db.expire_all()
+    created = db.scalars(select(User).where(User.username == "camille.m")).one()
+    assert (created.given_name, created.family_name, created.birthdate) == ("Camille", "Martin", BORN)
+    assert created.identity_verified_by == "fc" and created.status == "pending"
+    assert tied_account(db, record.issuer, upstream_subject(served_app, "camille.martin")).id == created.id
+
+    again = come_back(client, sign_in_upstream(served_app, start(client)))  # before the address is confirmed
+    assert again.status_code == 403 and "Votre compte attend la confirmation de son adresse" in text(again)

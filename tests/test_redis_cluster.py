@@ -15,7 +15,6 @@ import time
 
 import pytest
 import redis as redis_lib
-from local_cluster import LocalCluster, free_node_port
 from redis.cluster import RedisCluster
 
 from idp import jobs as jobs_module
@@ -38,6 +37,7 @@ from helpers import (
     signed_in,
     submit,
 )
+from local_cluster import LocalCluster, free_node_port
 
 NEW_PASSWORD = "a walk along the river at dawn"
 UNAVAILABLE = "Service momentanément indisponible"

@@ -27,6 +27,7 @@ from dataclasses import asdict
 
 import pytest
 import requests
+
 from soak_support import (
     LEASE,  # a job in the hands of a worker that died waits this long for another
     Deployment,

@@ -6,7 +6,6 @@ loopback: a second Sésame, with a database, a Redis prefix and keys of its own,
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from sqlalchemy import select
@@ -15,37 +14,10 @@ from idp.keys import SigningKeys
 from idp.models import Upstream
 from idp.upstreams import KEYS_REFETCH_EVERY, Metadata, UpstreamError
 
-from conftest import free_port, sqlite_database
+from conftest import free_port
 from helpers import relying_party, run_idp_here, served
 
 SECRET = "le secret de Sésame chez le fournisseur"
-
-
-class Counting:
-    """The upstream's WSGI app, with the paths it was asked for written down."""
-
-    def __init__(self, app):
-        self.app, self.paths = app, []
-
-    def __call__(self, environ, start_response):
-        self.paths.append(environ["PATH_INFO"])
-        return self.app(environ, start_response)
-
-
-@pytest.fixture
-def upstream(build_app, tmp_path, sqlite_template, signing_keys_file):
-    """A second Sésame on a loopback port: (its issuer, its counted app, its key file)."""
-    folder = tmp_path / "upstream"
-    folder.mkdir()
-    keys = folder / "jwks.private.json"
-    shutil.copy(signing_keys_file, keys)
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    app = build_app(IDP_INSTANCE_DIR=str(folder), IDP_DATABASE_URL=sqlite_database(folder, sqlite_template),
-                    IDP_REDIS_PREFIX="upstream:", IDP_ISSUER=issuer)
-    counted = Counting(app)
-    with served(counted, port):
-        yield issuer, counted, keys
 
 
 def add(app_config, *options, secret=SECRET):

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp import audit_log, mail, password_policy
 from idp.db import session as db_session
+from idp.federation_views import signup_offer, take_signup_offer, tie_new_account
 from idp.identity import mask_email, name_key
 from idp.jobs import jobs
 from idp.models import User, utcnow
@@ -48,12 +49,25 @@ SIGNUP = "signup.requested"  # job
 EXPIRE = "signup.expire_pending"  # periodic job
 EXPIRE_EVERY = 3600  # seconds
 EXPIRED_PER_RUN = 500
+LOCKED = ("given_name", "family_name", "birthdate")  # from an upstream identity: verified, not typed
 
 
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["IDP_SIGNUP_RATE_LIMIT"], methods=["POST"])
 def signup():
-    form = SignupForm(rid=request.args.get("rid"))
+    offer = signup_offer()
+    if offer and request.method == "POST":  # the verified identity, whatever the form says of it
+        posted = request.form.copy()
+        for name in LOCKED:
+            posted.setlist(name, [_french_date(offer[name]) if name == "birthdate" else offer[name]]
+                           if name in offer else [])
+        form = SignupForm(formdata=posted, rid=request.args.get("rid"))
+    else:
+        form = SignupForm(rid=request.args.get("rid"))
+    if offer and request.method == "GET":
+        for name in ("given_name", "family_name", "email"):
+            getattr(form, name).data = offer.get(name)
+        form.birthdate.data = _iso_date(offer.get("birthdate"))
     if request.method == "GET" or not form.validate_on_submit():
         return _form(form, status=400 if request.method == "POST" else 200)
     problems = password_policy.problems(form.password.data, form.username.data, form.email.data,
@@ -72,8 +86,26 @@ def signup():
 
 
 def _form(form: SignupForm, status: int = 200, existing: list[str] | None = None):
+    offer = signup_offer()
+    if offer:
+        for name in LOCKED:
+            field = getattr(form, name)
+            field.render_kw = {**(field.render_kw or {}), "readonly": True}
     return render_template("recovery/signup.html", form=form, existing=existing or [],
-                           hint=password_policy.hint()), status
+                           hint=password_policy.hint(), verified_by=offer["label"] if offer else None), status
+
+
+def _french_date(iso: str) -> str:
+    """The birth date as the form reads it (it takes ISO 8601 too, but says so in French)."""
+    day = _iso_date(iso)
+    return day.strftime("%d/%m/%Y") if day else ""
+
+
+def _iso_date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _existing_account(form: SignupForm, existing: list[User]):
@@ -103,6 +135,9 @@ def _create(form: SignupForm):
     payload.update(birthdate=form.birthdate.data.isoformat(), password_hash=hash_password(form.password.data),
                    rid=form.rid.data or None, lang=str(get_locale()), ip=request.remote_addr,
                    not_me=form.not_the_same_person)
+    if offer := take_signup_offer():  # created from an upstream identity: tied to it by the job
+        payload["federation"] = {name: offer.get(name) for name in
+                                 ("issuer", "subject", "upstream", "birthplace", "birthcountry")}
     jobs().enqueue(SIGNUP, payload)
     audit_log.record("signup.requested", username=payload["username"],
                      **({"not_me": True} if payload["not_me"] else {}))
@@ -131,8 +166,12 @@ def signup_requested(payload: dict) -> None:
                 _identifier_taken_meanwhile(payload)
                 return
         else:
+            if payload.get("federation"):
+                tie_new_account(user, payload["federation"])
             send_verification(user, payload["rid"], payload["lang"])
-            audit_log.record("signup", user_id=user.id, ip=payload["ip"])
+            audit_log.record("signup", user_id=user.id, ip=payload["ip"],
+                             **({"verified_by": payload["federation"]["upstream"]} if payload.get("federation")
+                                else {}))
             if same:
                 audit_log.record("signup.possible_duplicate", user_id=user.id, ip=payload["ip"],
                                  same_person_as=[other.id for other in same])

@@ -1,5 +1,5 @@
 """upstream OpenID Connect providers that citizens may sign in with (FranceConnect), and the
-identities there tied to accounts
+identities there tied to accounts; on an account, the provider that verified its identity
 
 Revision ID: 0008
 Revises: 0007
@@ -38,9 +38,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("issuer", "subject", name="uq_upstream_identities_issuer_subject"),
     )
     op.create_index("ix_upstream_identities_user_id", "upstream_identities", ["user_id"])
+    op.add_column("users", sa.Column("identity_verified_by", sa.String(length=40), nullable=True))
+    op.add_column("users", sa.Column("birthplace", sa.String(length=100), nullable=True))
+    op.add_column("users", sa.Column("birthcountry", sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("birthcountry")
+        batch.drop_column("birthplace")
+        batch.drop_column("identity_verified_by")
     op.drop_index("ix_upstream_identities_user_id", table_name="upstream_identities")
     op.drop_table("upstream_identities")
     op.drop_table("upstreams")
