@@ -23,7 +23,7 @@ from .credentials import set_password
 from .db import session as db_session
 from .forms import AccountForm, ConfirmForm, PasswordChangeForm
 from .login_state import current_user, sign_in_first
-from .models import AuditEvent, Client, User
+from .models import AuditEvent, Client, Upstream, User
 from .one_time_tokens import one_time_tokens
 from .passwords import verify_password
 from .sessions import begin_login, sign_out_keeping_requests
@@ -56,7 +56,13 @@ def details():
     user = current_user()
     if user is None:
         return sign_in_first()
-    form = AccountForm(obj=user)
+    if user.identity_verified_by and request.method == "POST":  # verified upstream: not the form's to change
+        posted = request.form.copy()
+        for name, value in _verified_identity(user).items():
+            posted.setlist(name, [value])
+        form = AccountForm(formdata=posted, obj=user)
+    else:
+        form = AccountForm(obj=user)
     if request.method == "GET" or not form.validate_on_submit():
         return _details_page(form, user, status=400 if request.method == "POST" else 200)
     new_address = email_key(form.email.data) != user.email_key
@@ -105,12 +111,25 @@ def current_password_refused(user: User, typed: str) -> tuple[int, str] | None:
     return None
 
 
+def _verified_identity(user: User) -> dict[str, str]:
+    """The names and birth date an upstream provider verified, as the form writes them."""
+    return {"given_name": user.given_name, "family_name": user.family_name,
+            "birthdate": user.birthdate.strftime("%d/%m/%Y") if user.birthdate else ""}
+
+
 def _details_page(form: AccountForm, user: User, status: int = 200):
     reminder = session.pop("remind_details", False)
+    verified_by = None
+    if user.identity_verified_by:
+        upstream = db_session().get(Upstream, user.identity_verified_by)
+        verified_by = upstream.label if upstream else user.identity_verified_by
+        for name in _verified_identity(user):
+            field = getattr(form, name)
+            field.render_kw = {**(field.render_kw or {}), "readonly": True}
     from .upstream_identities import identities_of
 
     return render_template("account/details.html", form=form, user=user, reminder=reminder,
-                           activity=recent_activity(user),
+                           activity=recent_activity(user), verified_by=verified_by,
                            has_identities=bool(identities_of(db_session(), user))), status
 
 

@@ -3,6 +3,9 @@ with the password when the account has one, and never the last way in."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from sqlalchemy import select
 
 from idp.models import AuditEvent
@@ -80,3 +83,22 @@ def test_signed_out_and_forged_requests_change_nothing(app, client, db):
     forged = client.post(PAGE, data={"identity": str(tie.id), "current_password": PASSWORD})  # no CSRF token
     assert forged.status_code == 400 and "<h1>" in text(forged)
     assert len(identities_of(db, citizen)) == 1
+
+
+def test_names_and_birth_date_verified_upstream_are_read_only_on_the_account_page(app, client, db):
+    citizen = make_user(db, given_name="Camille", family_name="Martin", birthdate=dt.date(1990, 5, 17))
+    citizen.identity_verified_by = "franceconnect"
+    db.commit()
+    assert login(client).status_code == 303
+    page = text(client.get("/account"))
+    assert "viennent de franceconnect, qui les a vérifiés" in page
+    assert re.search(r'<input[^>]*name="given_name"[^>]*readonly', page)
+
+    form = {"csrf_token": csrf_token(page), "given_name": "Mallory", "family_name": "Martin",
+            "birthdate": "01/01/1970", "email": citizen.email, "phone_number": "06 12 34 56 78",
+            "current_password": PASSWORD}
+    saved = client.post("/account", data=form)
+    assert saved.status_code == 303, text(saved)
+    db.expire_all()
+    assert (citizen.given_name, citizen.birthdate, citizen.phone_number) == (
+        "Camille", dt.date(1990, 5, 17), "06 12 34 56 78")  # the phone changed; the verified identity did not
