@@ -219,12 +219,16 @@ def clients() -> None:
 @click.option("--access-token-alg", type=click.Choice(ACCESS_TOKEN_ALGS), default="RS256", show_default=True,
               help="ES256 signs about twenty times faster; RS256 is what every RFC 9068 resource server accepts.")
 @click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default="public", show_default=True)
+@click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice(ACCESS_TOKEN_ALGS), default=None,
+              help="Answer the userinfo as a JWT signed with this algorithm (OpenID Connect Core §5.3.2) "
+                   "[default: JSON].")
 @click.option("--client-uri", help="The service's home page (RFC 7591 client_uri).")
 @click.option("--logo-uri", help="Its logo (https), shown on the login, sign-up and recovery pages.")
 @click.option("--policy-uri", help="Its privacy policy, linked from those pages.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": ..., "client_secret": ...}.')
 def clients_add(name, redirect_uris, post_logout_uris, backchannel_logout_uri, public, scope, grant_types,
-                id_token_alg, access_token_alg, subject_type, client_uri, logo_uri, policy_uri, as_json) -> None:
+                id_token_alg, access_token_alg, subject_type, userinfo_alg, client_uri, logo_uri, policy_uri,
+                as_json) -> None:
     from .clients import ClientSpecError, check, register
     from .db import session
 
@@ -238,7 +242,7 @@ def clients_add(name, redirect_uris, post_logout_uris, backchannel_logout_uri, p
         raise click.UsageError(str(error)) from None
     with _app().app_context():
         client, secret = register(session(), name=name, scope=scope, id_token_alg=id_token_alg,
-                                  access_token_alg=access_token_alg, **spec)
+                                  access_token_alg=access_token_alg, userinfo_alg=userinfo_alg, **spec)
     if as_json:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
     else:
@@ -257,7 +261,8 @@ def clients_list(as_json: bool) -> None:
         rows = session().scalars(select(Client).order_by(Client.created_at)).all()
         items = [{"client_id": c.client_id, "name": c.name, "public": c.is_public, "grant_types": c.grant_types,
                   "redirect_uris": c.redirect_uris, "scope": c.scope, "subject_type": c.subject_type,
-                  "id_token_alg": c.id_token_signed_response_alg, "access_token_alg": c.access_token_alg}
+                  "id_token_alg": c.id_token_signed_response_alg, "access_token_alg": c.access_token_alg,
+                  "userinfo_alg": c.userinfo_signed_response_alg}
                  for c in rows]
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False))

@@ -85,13 +85,16 @@ def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_u
              backchannel_logout_uri: str | None = None, public: bool = False, scope: str = "openid profile email",
              grant_types=DEFAULT_GRANT_TYPES, id_token_alg: str = "RS256", subject_type: str = "public",
              client_id: str | None = None, client_uri: str | None = None, logo_uri: str | None = None,
-             policy_uri: str | None = None, access_token_alg: str = "RS256") -> tuple[Client, str | None]:
+             policy_uri: str | None = None, access_token_alg: str = "RS256",
+             userinfo_alg: str | None = None) -> tuple[Client, str | None]:
     """Create a client; return it with its secret (None for a public client), shown once."""
     check(redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
           backchannel_logout_uri=backchannel_logout_uri, public=public, grant_types=grant_types,
           subject_type=subject_type, client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri)
     if access_token_alg not in ACCESS_TOKEN_ALGS:
         raise ClientSpecError(f"access tokens are signed with RS256 or ES256, not {access_token_alg!r}")
+    if userinfo_alg not in (None, *ACCESS_TOKEN_ALGS):
+        raise ClientSpecError(f"the userinfo is signed with RS256 or ES256, not {userinfo_alg!r}")
     secret = None if public else secrets.token_urlsafe(32)
     client = Client(
         client_id=client_id or new_client_id(), name=name,
@@ -100,7 +103,7 @@ def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_u
         backchannel_logout_uri=backchannel_logout_uri, grant_types=list(grant_types), scope=scope,
         token_endpoint_auth_method="none" if public else "client_secret_basic",
         id_token_signed_response_alg=id_token_alg, access_token_alg=access_token_alg, subject_type=subject_type,
-        client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri,
+        client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, userinfo_signed_response_alg=userinfo_alg,
     )
     db.add(client)
     db.commit()

@@ -125,6 +125,8 @@ class Client(Base):
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="RS256")
     # RFC 9068 says resource servers must accept RS256; ES256 signs twenty times faster.
     access_token_alg: Mapped[str] = mapped_column(String(8), default="RS256", server_default="RS256")
+    # OpenID Connect Core §5.3.2: the userinfo answered as a JWT signed with this algorithm (None: JSON).
+    userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(8), nullable=True)
     subject_type: Mapped[str] = mapped_column(String(16), default="public")  # public | pairwise
     # Shown to the citizen on the login, sign-up and recovery pages (RFC 7591 names).
     client_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)

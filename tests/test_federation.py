@@ -15,7 +15,7 @@ from idp import upstreams
 from idp.federation import FederationError, begin, finish, verify
 from idp.upstreams import Metadata
 
-from helpers import query
+from helpers import make_client, query
 from upstream_provider import CALLBACK, sign_in_upstream
 
 
@@ -106,3 +106,22 @@ def test_a_symmetric_signature_is_accepted_only_where_the_provider_says_it_signs
     unsigned = token.rsplit(".", 1)[0] + "."
     with pytest.raises(FederationError):
         verify(Metadata(), {"id_token_signing_alg_values_supported": ["HS256"]}, record, unsigned, nonce="n")
+
+
+def test_the_userinfo_is_read_as_a_signed_jwt_or_as_json(provider, store):
+    served_app, record = provider
+    discovery = Metadata().discovery(record.issuer)
+    assert discovery["userinfo_signing_alg_values_supported"] == ["RS256", "ES256"]
+    identity = finish(*store, Metadata(), record, sign_in_upstream(served_app, begin(*store, Metadata(), record,
+                                                                                     CALLBACK)))
+    assert identity.claims["given_name"] == "Camille"  # the provider's client answers a JWT (the fixture)
+
+    upstream_db = served_app.extensions["idp.db"].session_factory()
+    try:
+        record.client_id, record.client_secret = make_client(upstream_db, name="En JSON", redirect_uris=[CALLBACK],
+                                                             scope="openid profile email")
+    finally:
+        upstream_db.close()
+    identity = finish(*store, Metadata(), record, sign_in_upstream(served_app, begin(*store, Metadata(), record,
+                                                                                     CALLBACK)))
+    assert identity.claims["family_name"] == "Martin"

@@ -58,8 +58,9 @@ def provider(upstream, db):
     try:
         make_user(upstream_db, given_name="Camille", family_name="Martin", username="camille.martin",
                   email="camille.martin@example.fr", birthdate=BORN)
+        # As FranceConnect: the userinfo answered as a signed JWT.
         client_id, secret = make_client(upstream_db, redirect_uris=[CALLBACK], post_logout_redirect_uris=[LOGGED_OUT],
-                                        scope="openid profile email")
+                                        scope="openid profile email", userinfo_alg="ES256")
     finally:
         upstream_db.close()
     record = upstreams.add(db, name="fc", issuer=issuer, client_id=client_id, client_secret=secret,

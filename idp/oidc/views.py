@@ -13,10 +13,11 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oidc.core.errors import LoginRequiredError
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from joserfc import jwt
 
 from .. import audit_log
 from ..forms import ConsentForm, LogoutForm
@@ -91,7 +92,7 @@ def metadata() -> dict:
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "userinfo_signing_alg_values_supported": [],
+        "userinfo_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint_auth_methods_supported": client_auth,
         "introspection_endpoint_auth_methods_supported": client_auth[:2],
@@ -266,7 +267,15 @@ def userinfo():
     user = user_for_subject(token["sub"], client)
     if user is None or not user.is_active:
         return bearer_error(InvalidTokenError("The account is no longer active."))
-    return jsonify(user_claims(user, client, token["scope"]))
+    claims = user_claims(user, client, token["scope"])
+    alg = client.userinfo_signed_response_alg
+    if not alg:
+        return jsonify(claims)
+    # OpenID Connect Core §5.3.2: signed, it names who signed it and for whom.
+    key = provider().signing_keys.signing_key(alg)
+    signed = jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"},
+                        {**claims, "iss": provider().issuer, "aud": client.client_id}, key, algorithms=[alg])
+    return Response(signed, mimetype="application/jwt")
 
 
 def bearer_error(error: OAuth2Error):

@@ -1,5 +1,6 @@
 """upstream OpenID Connect providers that citizens may sign in with (FranceConnect), and the
-identities there tied to accounts; on an account, the provider that verified its identity
+identities there tied to accounts; on an account, the provider that verified its identity; on a
+client, the userinfo signed as a JWT
 
 Revision ID: 0008
 Revises: 0007
@@ -38,12 +39,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("issuer", "subject", name="uq_upstream_identities_issuer_subject"),
     )
     op.create_index("ix_upstream_identities_user_id", "upstream_identities", ["user_id"])
+    op.add_column("clients", sa.Column("userinfo_signed_response_alg", sa.String(length=8), nullable=True))
     op.add_column("users", sa.Column("identity_verified_by", sa.String(length=40), nullable=True))
     op.add_column("users", sa.Column("birthplace", sa.String(length=100), nullable=True))
     op.add_column("users", sa.Column("birthcountry", sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("clients") as batch:
+        batch.drop_column("userinfo_signed_response_alg")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("birthcountry")
         batch.drop_column("birthplace")
