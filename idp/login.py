@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from sqlalchemy.exc import DBAPIError
 
 from . import audit_log, login_throttle, upstreams
 from .db import session as db_session
@@ -102,7 +103,18 @@ def _login_page(form: LoginForm, error: str | None = None, status: int = 200):
     from .federation_views import link_offer
 
     return render_template("login/login.html", form=form, error=error, links=links,
-                           upstreams=upstreams.listed(db_session()), link_offer=link_offer()), status
+                           upstreams=_upstreams(), link_offer=link_offer()), status
+
+
+def _upstreams() -> list:
+    """The providers' buttons; none while the database is away (the form still shows, and its POST
+    answers the readable 503)."""
+    try:
+        return upstreams.listed(db_session())
+    except DBAPIError as error:
+        db_session().rollback()
+        current_app.logger.warning("login page without its providers' buttons: %s", type(error).__name__)
+        return []
 
 
 @bp.get("/")
