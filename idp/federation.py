@@ -170,7 +170,8 @@ def verify(metadata: Metadata, discovery: dict, upstream: Upstream, id_token: st
         (not isinstance(claims.get("exp"), int | float) or claims["exp"] + LEEWAY < now, "expired"),
         (not isinstance(claims.get("iat"), int | float) or claims["iat"] - LEEWAY > now, "issued in the future"),
         (not isinstance(claims.get("sub"), str) or not claims["sub"], "no sub"),
-        (not secrets.compare_digest(str(claims.get("nonce", "")), nonce), "nonce"),
+        # As bytes: compare_digest refuses a str with a character outside ASCII.
+        (not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()), "nonce"),
     ]
     for wrong, what in problems:
         if wrong:

@@ -145,6 +145,3 @@ def logout():
     if target:
         return redirect(target, 303)
     return render_template("login/logged_out.html", shared_computer=shared_computer)
-
-
-

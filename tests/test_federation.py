@@ -103,6 +103,9 @@ def test_a_symmetric_signature_is_accepted_only_where_the_provider_says_it_signs
     forged = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key("a guess at the secret, long enough"))
     with pytest.raises(FederationError, match="bad signature"):
         verify(Metadata(), {"id_token_signing_alg_values_supported": ["HS256"]}, record, forged, nonce="n")
+    odd_nonce = jwt.encode({"alg": "HS256"}, {**claims, "nonce": "é" * 20}, OctKey.import_key(record.client_secret))
+    with pytest.raises(FederationError, match="ID token: nonce"):  # a refusal, not a crash
+        verify(Metadata(), {"id_token_signing_alg_values_supported": ["HS256"]}, record, odd_nonce, nonce="n")
     unsigned = token.rsplit(".", 1)[0] + "."
     with pytest.raises(FederationError):
         verify(Metadata(), {"id_token_signing_alg_values_supported": ["HS256"]}, record, unsigned, nonce="n")
