@@ -20,6 +20,7 @@ from . import (
     db,
     devmail,
     errors,
+    federated_recovery,
     federation_views,
     footer_pages,
     form_errors,
@@ -140,6 +141,7 @@ def _attach_web(app: Flask) -> None:
         app.register_blueprint(page.bp)
     app.register_blueprint(second_factor.bp)
     app.register_blueprint(federation_views.bp)
+    federated_recovery.init_app(app)
     admin.init_app(app, csrf)
     helpdesk.init_app(app)
     app.register_blueprint(health.bp)

@@ -147,9 +147,13 @@ def upstreams() -> None:
 @click.option("--acr-values", default=None, help="Sent with each request, and checked in the answer (eidas1).")
 @click.option("--label", default=None, help="The button's text [default: FranceConnect, or the name].")
 @click.option("--style", type=click.Choice(["franceconnect", "plain"]), default="plain", show_default=True)
+@click.option("--verifies-identity/--no-verifies-identity", default=None,
+              help="Its identities come from the national registers: they may recover a lost mailbox "
+                   "[default: on for --style franceconnect].")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"name", "redirect_uri", "post_logout_redirect_uri"}.')
-def upstreams_add(name, issuer, client_id, client_secret_stdin, scope, acr_values, label, style, as_json) -> None:
+def upstreams_add(name, issuer, client_id, client_secret_stdin, scope, acr_values, label, style, verifies_identity,
+                  as_json) -> None:
     from .db import session
     from .upstreams import DEFAULT_SCOPE, UpstreamError, add, check_issuer, metadata, redirect_uris
 
@@ -161,7 +165,8 @@ def upstreams_add(name, issuer, client_id, client_secret_stdin, scope, acr_value
         metadata.discovery(check_issuer(issuer))  # refuse a provider that does not answer as one
         with app.app_context():
             upstream = add(session(), name=name, issuer=issuer, client_id=client_id, client_secret=secret,
-                           scope=scope or DEFAULT_SCOPE, acr_values=acr_values, label=label, style=style)
+                           scope=scope or DEFAULT_SCOPE, acr_values=acr_values, label=label, style=style,
+                           verifies_identity=verifies_identity)
             uris = redirect_uris(app.config["IDP_ISSUER"], upstream.name)
     except UpstreamError as error:
         raise click.ClickException(str(error)) from None
@@ -181,12 +186,14 @@ def upstreams_list(as_json: bool) -> None:
 
     with _app().app_context():
         items = [{"name": u.name, "issuer": u.issuer, "client_id": u.client_id, "scope": u.scope,
-                  "acr_values": u.acr_values, "label": u.label, "style": u.style} for u in listed(session())]
+                  "acr_values": u.acr_values, "label": u.label, "style": u.style,
+                  "verifies_identity": u.verifies_identity} for u in listed(session())]
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False))
         return
     for item in items:
-        click.echo(f"{item['name']}  {item['issuer']}  ({item['style']}; {item['scope']})")
+        verifies = "; verifies identities" if item["verifies_identity"] else ""
+        click.echo(f"{item['name']}  {item['issuer']}  ({item['style']}; {item['scope']}{verifies})")
 
 
 @upstreams.command("remove", help="Remove an upstream provider.")

@@ -214,6 +214,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Unconfirmed sign-ups are deleted after this many seconds (by the worker, hourly)", _int(3600)),
     Setting("IDP_NOTICE_TOKEN_TTL", 604800,
             "Life of the \"it was not me\" link in a password-changed notice, seconds", _int(60)),
+    Setting("IDP_FEDERATED_RECOVERY_DELAY", 259200,
+            "A lost mailbox recovered through FranceConnect, on an account whose identity was only typed, takes "
+            "effect after this many seconds (the old address can cancel meanwhile)", _int(0)),
     Setting("IDP_TRUSTED_PROXIES", 0, "Reverse proxies in front (X-Forwarded-For hops to trust)", _int(0)),
     Setting("IDP_LOG_FORMAT", "text", "Log lines on stderr: `text`, or `json` (one object a line)",
             _choice("text", "json")),

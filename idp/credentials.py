@@ -58,9 +58,11 @@ def revoke_service(user: User, client_id: str) -> dict[str, int]:
     return revoked
 
 
-def set_password(user: User, new_password: str | None, reason: str) -> dict[str, int]:
-    """Replace the password (None: sign-in by password is off until a reset), then revoke access."""
-    user.password_hash = hash_password(new_password) if new_password else None
+def set_password(user: User, new_password: str | None, reason: str, *,
+                 password_hash: str | None = None) -> dict[str, int]:
+    """Replace the password (None: sign-in by password is off until a reset), then revoke access.
+    ``password_hash``: the password was chosen earlier and kept hashed (a recovery that waited)."""
+    user.password_hash = hash_password(new_password) if new_password else password_hash
     user.password_changed_at = utcnow()
     db_session().commit()
     revoked = revoke_access(user)

@@ -12,7 +12,8 @@ revocation, which whoever holds the account now can cause, does not drop it.  Us
 
 so the person who changed the address can neither sign in nor undo the undo.
 
-When the help desk made the change (a citizen who lost their mailbox), the old mailbox may
+When the help desk made the change (a citizen who lost their mailbox), or the citizen did after
+proving who they are at FranceConnect (idp/federated_recovery.py), the old mailbox may
 be exactly what the citizen lost: a former employer's, a recycled address.  Giving the
 account back to it would hand it over.  There the link *freezes* the account instead (it is
 disabled, which ends every session and token, and recovery stops) and tells the help desk,
@@ -40,13 +41,18 @@ CANCEL = "email-cancel"  # one-time token purpose
 RESTORED, FROZEN, TAKEN = "restored", "frozen", "taken"  # what ``undo`` did
 
 
-def tell_old_address(user: User, old_address: str, new_address: str, by_help_desk: bool = False) -> None:
-    """Mail the old address that the account now uses ``new_address``, with the link that undoes it."""
+def tell_old_address(user: User, old_address: str, new_address: str, by_help_desk: bool = False,
+                     verified_by: str | None = None) -> None:
+    """Mail the old address that the account now uses ``new_address``, with the link that undoes it.
+    ``verified_by`` (a provider's label): the change followed an identity check there, a lost mailbox
+    recovered without the help desk; its link freezes the account, as after a help-desk change."""
     ttl = current_app.config["IDP_NOTICE_TOKEN_TTL"]
+    by_help_desk = by_help_desk or verified_by is not None
     data = {"email": old_address, **({"by_help_desk": True} if by_help_desk else {})}
     token = one_time_tokens().issue(user.id, CANCEL, ttl, data=data, kept=True)
     mail.send(old_address, "account/email_changed", _l("Your %(brand)s e-mail address was changed", brand=brand_name()),
               user=user, new_address=mask_email(new_address), days=ttl // 86400, by_help_desk=by_help_desk,
+              verified_by=verified_by,
               link=mail.link("account.cancel_email_change", token=token))
 
 
@@ -56,7 +62,7 @@ def undo(user: User, link: OneTimeToken) -> str:
     if link.data.get("by_help_desk"):
         return _freeze(user)
     old_address = link.data["email"]
-    _free_from_pending_account(user, old_address)
+    free_from_pending_account(user, old_address)
     if not set_verified_email(db_session(), user, old_address):
         return TAKEN
     one_time_tokens().revoke_kept_after(user.id, CANCEL, link.issued_at)
@@ -79,7 +85,7 @@ def _freeze(user: User) -> str:
     return FROZEN
 
 
-def _free_from_pending_account(user: User, address: str) -> None:
+def free_from_pending_account(user: User, address: str) -> None:
     """An unconfirmed sign-up never proved it owns the address: it cannot keep it from its owner."""
     db = db_session()
     squatter = find_by_email(db, address)

@@ -9,8 +9,7 @@ minutes, with the relying party's pending request (``rid``); ``finish`` takes it
 state works once.  Every failure is a ``FederationError`` whose ``kind`` says what went wrong
 (the page shown to the citizen and the audit event name it); its text is for the log.
 
-Not built yet: the routes (``/federation/<name>/...``), the login page's button, linking an
-identity to an account, logout upstream.
+The routes are in idp/federation_views.py, the lost-mailbox recovery in idp/federated_recovery.py.
 """
 
 from __future__ import annotations
@@ -57,14 +56,17 @@ class Identity:
     claims: dict
     id_token: str
     rid: str | None
+    purpose: str = "login"  # or "recover": a lost mailbox (idp/federated_recovery.py)
 
 
 def _state_key(keys, state: str) -> str:
     return keys("fed-state", hashlib.sha256(state.encode()).hexdigest())
 
 
-def begin(redis, keys, metadata: Metadata, upstream: Upstream, redirect_uri: str, rid: str | None = None) -> str:
-    """Where to send the citizen's browser: the upstream's authorization endpoint, with a new state."""
+def begin(redis, keys, metadata: Metadata, upstream: Upstream, redirect_uri: str, rid: str | None = None,
+          purpose: str = "login") -> str:
+    """Where to send the citizen's browser: the upstream's authorization endpoint, with a new state;
+    ``purpose`` comes back with the identity."""
     try:
         discovery = metadata.discovery(upstream.issuer)
     except UpstreamError as error:
@@ -72,7 +74,7 @@ def begin(redis, keys, metadata: Metadata, upstream: Upstream, redirect_uri: str
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     params = {"response_type": "code", "client_id": upstream.client_id, "redirect_uri": redirect_uri,
               "scope": upstream.scope, "state": state, "nonce": nonce}
-    record = {"upstream": upstream.name, "nonce": nonce, "rid": rid, "redirect_uri": redirect_uri}
+    record = {"upstream": upstream.name, "nonce": nonce, "rid": rid, "redirect_uri": redirect_uri, "purpose": purpose}
     if "S256" in discovery.get("code_challenge_methods_supported", []):
         verifier = generate_token(64)
         params.update(code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256")
@@ -115,7 +117,8 @@ def finish(redis, keys, metadata: Metadata, upstream: Upstream, answer: dict) ->
     userinfo = _userinfo(metadata, discovery, upstream, tokens.get("access_token"))
     if userinfo.get("sub") != claims["sub"]:
         raise FederationError("claims", "the userinfo's sub is not the ID token's")
-    return Identity(upstream.issuer, claims["sub"], {**claims, **userinfo}, id_token, record.get("rid"))
+    return Identity(upstream.issuer, claims["sub"], {**claims, **userinfo}, id_token, record.get("rid"),
+                    record.get("purpose", "login"))
 
 
 def _exchange(discovery: dict, upstream: Upstream, code: str, record: dict) -> dict:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from . import audit_log
+from . import audit_log, federated_recovery
 from .db import session as db_session
 from .federation import FederationError, begin, finish
 from .login import FEDERATED, complete_login
@@ -69,9 +69,11 @@ def start(name: str):
     upstream = _upstream(name)
     rid = request.values.get("rid")
     rid = rid if pending.get(rid) else None
+    # From the help page: a lost mailbox, recovered with a verified identity (idp/federated_recovery.py).
+    purpose = "recover" if request.values.get("purpose") == "recover" and upstream.verifies_identity else "login"
     callback = redirect_uris(current_app.config["IDP_ISSUER"], upstream.name)["redirect_uri"]
     try:
-        url = begin(*_store(), metadata, upstream, callback, rid=rid)
+        url = begin(*_store(), metadata, upstream, callback, rid=rid, purpose=purpose)
     except FederationError as error:
         return _failure(upstream, error, rid)
     session["federation_state"] = _digest(parse_qs(urlparse(url).query)["state"][0])
@@ -88,6 +90,8 @@ def callback(name: str):
         identity = finish(*_store(), metadata, upstream, request.args.to_dict())
     except FederationError as error:
         return _failure(upstream, error, None)
+    if identity.purpose == "recover":
+        return federated_recovery.arrived(upstream, identity)
     user = tied_account(db_session(), identity.issuer, identity.subject)
     if user is not None and user.is_active:
         return complete_login(user, AMR, shared_computer=False, rid=identity.rid, next_path=None,
@@ -105,7 +109,9 @@ def callback(name: str):
         # password (and its second factor), ties the identity to it (login.complete_login).
         session[LINK_OFFER] = {"issuer": identity.issuer, "subject": identity.subject, "upstream": upstream.name,
                                "label": upstream.label, "user_id": found.accounts[0].id,
-                               "until": time.time() + LINK_OFFER_TTL}
+                               "until": time.time() + LINK_OFFER_TTL,
+                               **{name: str(identity.claims[name])[:100] for name in ("birthplace", "birthcountry")
+                                  if identity.claims.get(name)}}
         return redirect(_login_link(identity.rid), 303)
     if found.outcome == "none" and "signup.signup" in current_app.view_functions:
         # Nobody has these names and this birth date: sign-up, with them filled in and locked.
@@ -135,6 +141,13 @@ def take_link_offer(user) -> None:
         link(db_session(), user, offer["issuer"], offer["subject"], offer["upstream"])
     except LinkError:
         return  # tied meanwhile (another browser): nothing to add
+    upstream = db_session().get(Upstream, offer["upstream"])
+    if upstream is not None and upstream.verifies_identity:
+        # The account's names and birth date are the provider's, which took them from the registers.
+        user.identity_verified_by = upstream.name
+        user.birthplace = offer.get("birthplace") or user.birthplace
+        user.birthcountry = offer.get("birthcountry") or user.birthcountry
+        db_session().commit()
     audit_log.record("federation.linked", user_id=user.id, upstream=offer["upstream"])
 
 

@@ -48,6 +48,7 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["IDP_DEFAULT_LOCALE"]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Paris")  # dates shown to citizens are France's
     Babel(app, locale_selector=select_locale)
     app.context_processor(_template_helpers)
     app.before_request(remember_choice)

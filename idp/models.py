@@ -9,7 +9,7 @@ import hmac
 import uuid
 from urllib.parse import urlparse
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from .identity import name_key
@@ -243,6 +243,33 @@ class HelpRequest(Base):
     street_address: Mapped[str | None] = mapped_column(String(200), nullable=True)
     postal_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     locality: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The upstream provider that verified the names and birth date given (the citizen signed in with
+    # it before filing), or None when they were only typed.
+    identity_verified_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class FederatedRecovery(Base):
+    """A lost mailbox recovered through an upstream that verifies identities, on an account whose
+    names and birth date were only self-declared: the new address and password wait
+    ``IDP_FEDERATED_RECOVERY_DELAY`` seconds, during which the old address can cancel."""
+
+    __tablename__ = "federated_recoveries"
+    __table_args__ = (Index("ix_federated_recoveries_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | done | cancelled | failed
+    new_email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, as on the account
+    upstream: Mapped[str] = mapped_column(String(40))
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    birthplace: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    birthcountry: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lang: Mapped[str] = mapped_column(String(8), default="fr")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class AuditEvent(Base):
@@ -281,6 +308,9 @@ class Upstream(Base):
     acr_values: Mapped[str | None] = mapped_column(String(255), nullable=True)
     label: Mapped[str] = mapped_column(String(100))
     style: Mapped[str] = mapped_column(String(16), default="plain")  # franceconnect | plain
+    # Its identities are checked against the national registers (FranceConnect's are): a citizen who
+    # lost their mailbox may then recover the account matching their identity in self-service.
+    verifies_identity: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

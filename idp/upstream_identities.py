@@ -65,14 +65,26 @@ def _birthdate(claims: dict) -> dt.date | None:
 
 def match(db: Session, claims: dict) -> Match:
     """The accounts (active or waiting for their address to be confirmed) whose family name, given
-    name and birth date are the identity's."""
+    name and birth date are the identity's, and whose birthplace and birth country, where an upstream
+    verified them, are too."""
     family, given, born = claims.get("family_name"), claims.get("given_name"), _birthdate(claims)
     if not isinstance(family, str) or not isinstance(given, str) or not name_key(family) or born is None:
         return Match("incomplete")
-    found = tuple(db.scalars(select(User).where(
+    found = tuple(user for user in db.scalars(select(User).where(
         User.family_name_key == name_key(family), User.given_name_key.in_(_given_name_keys(given)),
-        User.birthdate == born, User.status.in_(("active", "pending"))).order_by(User.id).limit(3)))
+        User.birthdate == born, User.status.in_(("active", "pending"))).order_by(User.id).limit(10))
+        if _same_where_both_hold(user, claims))[:3]
     return Match({0: "none", 1: "one"}.get(len(found), "several"), found)
+
+
+def _same_where_both_hold(user: User, claims: dict) -> bool:
+    """The birthplace and birth country an upstream verified earlier must be the identity's too,
+    when it sends them (FranceConnect's guidance: compare every field both sides hold)."""
+    for name in ("birthplace", "birthcountry"):
+        kept, sent = getattr(user, name), claims.get(name)
+        if kept and sent and str(kept).strip().casefold() != str(sent).strip().casefold():
+            return False
+    return True
 
 
 def link(db: Session, user: User, issuer: str, subject: str, upstream: str) -> UpstreamIdentity:

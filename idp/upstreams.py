@@ -60,8 +60,11 @@ def _loopback(host: str) -> bool:
 
 
 def add(db: Session, *, name: str, issuer: str, client_id: str, client_secret: str, scope: str = DEFAULT_SCOPE,
-        acr_values: str | None = None, label: str | None = None, style: str = "plain") -> Upstream:
-    """Register an upstream; UpstreamError says what is wrong (nothing is stored then)."""
+        acr_values: str | None = None, label: str | None = None, style: str = "plain",
+        verifies_identity: bool | None = None) -> Upstream:
+    """Register an upstream; UpstreamError says what is wrong (nothing is stored then).
+    ``verifies_identity`` (default: on for the franceconnect style) lets its identities recover a lost
+    mailbox in self-service (idp/federated_recovery.py)."""
     if not NAME.fullmatch(name):
         raise UpstreamError(f"a name is 1 to 40 lower-case letters, digits and '-' (it is part of a URL), "
                             f"got {name!r}")
@@ -76,7 +79,8 @@ def add(db: Session, *, name: str, issuer: str, client_id: str, client_secret: s
     upstream = Upstream(name=name, issuer=check_issuer(issuer), client_id=client_id.strip(),
                         client_secret=client_secret.strip(), scope=" ".join(scope.split()),
                         acr_values=" ".join(acr_values.split()) if acr_values else None,
-                        label=label or ("FranceConnect" if style == "franceconnect" else name), style=style)
+                        label=label or ("FranceConnect" if style == "franceconnect" else name), style=style,
+                        verifies_identity=style == "franceconnect" if verifies_identity is None else verifies_identity)
     db.add(upstream)
     db.commit()
     return upstream

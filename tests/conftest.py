@@ -270,7 +270,7 @@ def database_url(request, tmp_path, sqlite_template):
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE audit_events, help_requests, pairwise_subjects, refresh_tokens, clients, "
-                          "upstream_identities, upstreams, users RESTART IDENTITY CASCADE"))
+                          "upstream_identities, upstreams, federated_recoveries, users RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 

@@ -153,6 +153,20 @@ def test_the_one_account_of_the_same_person_is_linked_by_signing_in_to_it_once(p
     assert back.status_code == 303 and signed_in(elsewhere)
     assert client.get("/account").status_code == 200 and linked_account(db, record.issuer, upstream_subject(
         served_app, "camille.martin")).id == camille.id
+    db.refresh(camille)
+    assert camille.identity_verified_by is None  # this provider does not verify identities: names stay typed
+
+
+def test_tying_to_a_provider_that_verifies_identities_makes_the_names_verified(provider, client, db):
+    served_app, record = provider
+    record.verifies_identity = True
+    db.commit()
+    camille = make_user(db, username="camille", email="camille@example.fr", given_name="Camille",
+                        family_name="Martin", birthdate=BORN)
+    come_back(client, sign_in_upstream(served_app, start(client)))
+    assert login(client, "camille").status_code == 303
+    db.refresh(camille)
+    assert camille.identity_verified_by == "fc"
 
 
 def test_several_accounts_of_the_same_names_and_birth_date_are_told_to_ask_the_help_desk(provider, client, db):

@@ -226,6 +226,26 @@ def test_queue_lists_open_requests_oldest_first_with_their_age_and_flags_late_on
     assert "1 day" in rows[1][1] and "On time" in rows[1][1]
 
 
+def test_a_request_that_came_verified_says_so_and_recoveries_without_the_desk_are_listed_for_review(
+        desk, app, db, citizen):
+    typed = file_request(db, citizen)
+    verified = file_request(db, citizen, identity_verified_by="fc")
+    assert 'data-verified-by="fc"' in text(desk.get(f"/helpdesk/requests/{verified.id}"))
+    assert "Identity verified by fc" in text(desk.get(f"/helpdesk/requests/{verified.id}"))
+    assert "data-verified-by" not in text(desk.get(f"/helpdesk/requests/{typed.id}"))
+    page = text(desk.get("/helpdesk"))
+    assert "Accounts recovered without the help desk, to review" in page and "<p>None.</p>" in page
+
+    db.add_all([AuditEvent(action="account.recovered_federated", user_id=citizen.id,
+                           details={"upstream": "fc", "waited": True}),
+                AuditEvent(action="account.recovered_federated", user_id=citizen.id,
+                           at=utcnow() - dt.timedelta(days=40), details={"upstream": "fc", "waited": False})])
+    db.commit()
+    rows = re.findall(r'<tr data-recovered="(\d+)">(.*?)</tr>', text(desk.get("/helpdesk")), re.S)
+    assert [(int(user), "fc" in row, "Yes" in row) for user, row in rows] == [(citizen.id, True, True)]
+    assert f'href="/helpdesk/users/{citizen.id}"' in rows[0][1]
+
+
 def test_request_page_compares_field_by_field_beside_the_masked_account(desk, db, citizen):
     filed = file_request(db, citizen, given_name="Elodie", family_name="Martin", username="elodie.martin")
     other = file_request(db, None, given_name="ÉLODIE", family_name="Martin")

@@ -58,6 +58,19 @@ def test_the_first_use_compares_folded_names_and_the_birth_date(db):
     assert found.outcome == "several" and [user.username for user in found.accounts] == ["elodie", "elodie2"]
 
 
+def test_a_birthplace_a_provider_verified_must_be_the_identity_s_too(db):
+    """FranceConnect's guidance: compare every field both sides hold; one side's silence is no mismatch."""
+    elodie = make_user(db, username="elodie", email="elodie@example.fr", given_name="Elodie",
+                       family_name="Martin Lefevre", birthdate=BORN)
+    assert match(db, verified(birthplace="35238", birthcountry="99100")).outcome == "one"  # none kept yet
+    elodie.birthplace, elodie.birthcountry = "35238", "99100"
+    db.commit()
+    assert match(db, verified(birthplace="35238", birthcountry="99100")).outcome == "one"
+    assert match(db, verified()).outcome == "one"  # the identity says nothing of it
+    assert match(db, verified(birthplace="75056", birthcountry="99100")).outcome == "none"
+    assert match(db, verified(birthplace="35238", birthcountry="99351")).outcome == "none"
+
+
 def test_an_identity_is_untied_only_when_the_account_keeps_another_way_in(db):
     without_password = make_user(db, username="sans.mdp", email="sans@example.fr", password=None)
     first = link(db, without_password, FC, "sub-1", "franceconnect")

@@ -43,7 +43,7 @@ def test_an_upstream_is_added_listed_without_its_secret_and_removed(app_config, 
     assert json.loads(listed.stdout) == [{"name": "franceconnect", "issuer": issuer, "client_id": "sesame-client",
                                           "scope": "openid given_name family_name birthdate email",
                                           "acr_values": "eidas1", "label": "FranceConnect",
-                                          "style": "franceconnect"}]
+                                          "style": "franceconnect", "verifies_identity": True}]
     assert SECRET not in listed.stdout + run_idp_here(app_config, "upstreams", "list").stdout
 
     assert run_idp_here(app_config, "upstreams", "remove", "franceconnect").returncode == 0
@@ -51,6 +51,22 @@ def test_an_upstream_is_added_listed_without_its_secret_and_removed(app_config, 
     assert db.scalars(select(Upstream)).all() == []
     gone = run_idp_here(app_config, "upstreams", "remove", "franceconnect")
     assert gone.returncode == 1 and gone.stderr.strip() == "Error: no upstream 'franceconnect'"
+
+
+def test_identity_verification_is_on_for_franceconnect_and_chosen_otherwise(app_config, db, upstream):
+    """A provider whose identities come from the registers may recover lost mailboxes; another not, unless said."""
+    issuer, _, _ = upstream
+    for name, options in (("fc", ("--style", "franceconnect")), ("plain", ()),
+                          ("fc-off", ("--style", "franceconnect", "--no-verifies-identity")),
+                          ("plain-on", ("--verifies-identity",))):
+        added = add(app_config, "--name", name, "--issuer", issuer, "--client-id", "c", "--client-secret-stdin",
+                    *options)
+        assert added.returncode == 0, added.stderr
+    verifies = {item["name"]: item["verifies_identity"]
+                for item in json.loads(run_idp_here(app_config, "upstreams", "list", "--json").stdout)}
+    assert verifies == {"fc": True, "plain": False, "fc-off": False, "plain-on": True}
+    assert "(franceconnect; openid given_name family_name birthdate email; verifies identities)" in run_idp_here(
+        app_config, "upstreams", "list").stdout
 
 
 @pytest.mark.parametrize(("options", "said"), [

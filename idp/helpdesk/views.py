@@ -20,6 +20,7 @@ from ..users import find_same_person
 from . import bp
 
 RECENT_EVENTS = 10
+REVIEW_DAYS = 30  # how long a lost mailbox recovered through FranceConnect stays listed for review
 SEARCH_SHOWN = 50
 QUERY_MAX = 254
 STATUSES = {"active": _l("Active"), "pending": _l("Not confirmed yet"), "disabled": _l("Disabled")}
@@ -44,6 +45,14 @@ EVENTS = {
     "helpdesk.account_opened": _l("Account opened in the help desk's console"),
     "second_factor.enrolled": _l("Two-step sign-in was switched on"),
     "second_factor.removed": _l("Two-step sign-in was switched off"),
+    "account.recovered_federated": _l("Lost mailbox recovered with an identity verified by a provider"),
+    "recovery.federated_started": _l("Identity verified by a provider to recover a lost mailbox"),
+    "recovery.federated_address_sent": _l("Link sent to a new address, to recover a lost mailbox"),
+    "recovery.federated_scheduled": _l("New address and password waiting for the delay"),
+    "recovery.federated_cancelled": _l("Waiting change of address cancelled from the account's address"),
+    "recovery.federated_failed": _l("Waiting change of address could not be applied"),
+    "recovery.federated_refused": _l("Recovery with a verified identity refused: the account changed"),
+    "federation.linked": _l("Identity at a provider linked"),
 }
 
 
@@ -60,7 +69,12 @@ def queue():
     late_after = current_app.config["IDP_HELPDESK_DELAY_DAYS"]
     rows = [{"request": filed, "age": age_in_days(filed.created_at), "late": age_in_days(filed.created_at) > late_after}
             for filed in found]
-    return render_template("helpdesk/queue.html", rows=rows, late_after=late_after)
+    since = utcnow() - dt.timedelta(days=REVIEW_DAYS)
+    recovered = db_session().scalars(select(AuditEvent).where(AuditEvent.action == "account.recovered_federated",
+                                                              AuditEvent.at >= since)
+                                     .order_by(AuditEvent.id.desc()).limit(SEARCH_SHOWN)).all()
+    return render_template("helpdesk/queue.html", rows=rows, late_after=late_after, recovered=recovered,
+                           review_days=REVIEW_DAYS)
 
 
 def age_in_days(moment: dt.datetime) -> int:

@@ -2,6 +2,11 @@
 the help desk checks offline, then resolves through the admin API (a new address, verified,
 and a reset link sent there).
 
+A citizen may instead sign in at a provider that verifies identities (FranceConnect): when exactly
+one account matches, they recover it themselves (idp/federated_recovery.py); otherwise they come
+back here with the names and birth date filled in from that identity, locked, and the request is
+marked as verified by it for the agent.
+
     form ──▶ request filed, help desk mailed
       ──(it points to one account)──▶ that account's current address is told at once,
          with a link that cancels the request (someone may be trying to take the account)
@@ -9,12 +14,15 @@ and a reset link sent there).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request, url_for
+import datetime as dt
+
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from idp import audit_log, mail
 from idp.db import session as db_session
+from idp.federated_recovery import HELP_OFFER, help_offer, verifying_upstreams
 from idp.forms import ConfirmForm
 from idp.models import HelpRequest, User, utcnow
 from idp.one_time_tokens import one_time_tokens
@@ -26,17 +34,33 @@ from .forms import HelpRequestForm
 
 bp = Blueprint("helpdesk", __name__)
 CANCEL = "help-cancel"  # one-time token purpose
+VERIFIED = ("given_name", "family_name", "birthdate")  # from a provider that verifies identities: locked
 CONTACT = ("phone_number", "street_address", "postal_code", "locality")  # optional, for a call or a letter
 
 
 @bp.route("/recovery/help", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["IDP_HELP_RATE_LIMIT"], methods=["POST"])
 def help_request():
-    form = HelpRequestForm(rid=request.args.get("rid"))
+    offer = help_offer()
+    if offer and request.method == "POST":  # the verified identity, whatever the form says of it
+        posted = request.form.copy()
+        for name in VERIFIED:
+            posted.setlist(name, [offer[name]] if name in offer else [])
+        form = HelpRequestForm(formdata=posted, rid=request.args.get("rid"))
+    else:
+        form = HelpRequestForm(rid=request.args.get("rid"))
+    if offer and request.method == "GET":
+        form.given_name.data, form.family_name.data = offer.get("given_name"), offer.get("family_name")
+        form.birthdate.data = _iso_date(offer.get("birthdate"))
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
-        return render_template("recovery/help.html", form=form), status
-    filed = _file(form)
+        if offer:
+            for name in VERIFIED:
+                form[name].render_kw = {**(form[name].render_kw or {}), "readonly": True}
+        return render_template("recovery/help.html", form=form, verified_by=offer["label"] if offer else None,
+                               providers=[] if offer else verifying_upstreams()), status
+    filed = _file(form, offer["upstream"] if offer else None)
+    session.pop(HELP_OFFER, None)
     reached = _tell_help_desk(filed)
     if reached:
         _acknowledge(filed)
@@ -46,12 +70,19 @@ def help_request():
                            back=url_for("login.login", rid=form.rid.data or None))
 
 
-def _file(form: HelpRequestForm) -> HelpRequest:
+def _iso_date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+def _file(form: HelpRequestForm, verified_by: str | None) -> HelpRequest:
     db = db_session()
     filed = HelpRequest(given_name=form.given_name.data.strip(), family_name=form.family_name.data.strip(),
                         birthdate=form.birthdate.data, username=_optional(form.username),
                         new_email=form.new_email.data.strip(), message=form.message.data or "",
-                        lang=str(get_locale()), user_id=_likely_account(form),
+                        lang=str(get_locale()), user_id=_likely_account(form), identity_verified_by=verified_by,
                         **{name: _optional(form[name]) for name in CONTACT})
     db.add(filed)
     db.commit()
