@@ -74,7 +74,8 @@ def test_a_parameter_at_its_cap_is_accepted(client, rp):
 def test_one_browser_holds_at_most_a_few_pending_requests_of_bounded_size(client, redis, rp):
     longest = {name: "v" * cap for name, cap in PARAMETERS.items()
                if name not in {"response_type", "client_id", "redirect_uri", "max_age", "code_challenge_method",
-                               "response_mode", "prompt", "scope", "code_challenge"}}
+                               "response_mode", "prompt", "scope", "code_challenge", "claims"}}
+    longest["claims"] = '{"userinfo": {}}'.ljust(PARAMETERS["claims"])  # JSON, as it must be, of the longest length
     for _ in range(3 * MAX_PENDING):
         to_login_page(client.post("/oauth/authorize", data=authorize_form(rp, **longest, junk="j" * 20_000)))
 

@@ -23,9 +23,17 @@ from joserfc import jwt
 
 from ..db import session as db_session
 from ..models import User, epoch
+from . import verified_claims
 from .claims import user_claims
 from .context import provider
-from .tokens import claim_refresh_token, deny_access_token, find_refresh_token, revoke_family, sha256
+from .tokens import (
+    claim_refresh_token,
+    deny_access_token,
+    find_refresh_token,
+    own_token_claims,
+    revoke_family,
+    sha256,
+)
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -44,6 +52,7 @@ class AuthorizationCode:
     nonce: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
+    verified: dict | None = None  # verified_claims asked for, per target (idp/oidc/verified_claims.py)
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -89,6 +98,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
+            verified=verified_claims.requested(data.get("claims")) or None,  # checked at /oauth/authorize
         )
         ctx = provider()
         ctx.redis.set(ctx.keys("code", sha256(code)), json.dumps(asdict(record)), ex=ctx.config["IDP_AUTH_CODE_TTL"])
@@ -168,6 +178,12 @@ class IdToken:
             claims["amr"] = origin.amr
         if origin.sid:
             claims["sid"] = origin.sid
+        asked = getattr(origin, "verified", None) or {}
+        if verified := verified_claims.release(request.user, asked.get("id_token"), token["scope"]):
+            claims["verified_claims"] = verified
+        if asked.get("userinfo"):
+            verified_claims.remember_for_userinfo(ctx.redis, ctx.keys, own_token_claims(token["access_token"])["jti"],
+                                                  asked["userinfo"], ctx.config["IDP_ACCESS_TOKEN_TTL"])
         claims["at_hash"] = create_half_hash(token["access_token"], alg).decode()
         key = ctx.signing_keys.signing_key(alg)
         return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key)

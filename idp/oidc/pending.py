@@ -6,7 +6,7 @@ and the request resumes at ``/oauth/authorize?…&resume=<id>``.
 Anyone can start a request without signing in, so what waits is bounded: only the
 parameters the provider understands (``PARAMETERS``), each refused above its length cap,
 and at most ``MAX_PENDING`` requests per browser, the oldest dropped first.  One browser
-thus holds at most ``MAX_PENDING × sum(PARAMETERS.values())`` characters (about 42 000).
+thus holds at most ``MAX_PENDING × sum(PARAMETERS.values())`` characters (about 63 000).
 
 A login counts as fresh for ``prompt=login`` and ``max_age`` when it was made after the
 request arrived: the request keeps the ``sid`` of the login the browser had then, and
@@ -43,6 +43,7 @@ PARAMETERS = {
     "code_challenge": 128,
     "code_challenge_method": 16,
     "resource": 2048,  # RFC 8707
+    "claims": 4096,  # OpenID Connect Core §5.5, for verified_claims (verified_claims.MAX_REQUEST)
 }
 
 

@@ -26,7 +26,7 @@ from ..plugins import hooks
 from ..ratelimit import limiter
 from ..sessions import end as end_session
 from ..theme import brand_name
-from . import backchannel, pending
+from . import backchannel, pending, verified_claims
 from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
 from .context import provider
 
@@ -100,7 +100,10 @@ def metadata() -> dict:
         "prompt_values_supported": ["none", "login", "consent", *(["create"] if hooks().signup_url else [])],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "at_hash",
                              *[c for claims in SCOPE_CLAIMS.values() for c in claims]],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,  # for verified_claims (OpenID Connect for Identity Assurance)
+        "verified_claims_supported": True,
+        "trust_frameworks_supported": ["eidas"],
+        "claims_in_verified_claims_supported": list(verified_claims.VERIFIABLE),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
@@ -125,6 +128,7 @@ def authorize():
     try:
         grant = server().get_consent_grant(end_user=user)
         _refuse_too_long()
+        _check_claims_request(grant)
         max_age = _max_age()
     except OAuth2Error as error:
         return authorization_error(error)
@@ -146,6 +150,14 @@ def authorize():
     if request.method == "POST":
         response.status_code = 303
     return response
+
+
+def _check_claims_request(grant) -> None:
+    """The claims parameter (OpenID Connect Core §5.5) must be the JSON object it describes."""
+    try:
+        verified_claims.requested(request.values.get("claims"))
+    except ValueError as error:
+        raise InvalidRequestError(str(error), redirect_uri=grant.redirect_uri) from None
 
 
 def _remember_service(user, client_id: str) -> None:
@@ -268,6 +280,9 @@ def userinfo():
     if user is None or not user.is_active:
         return bearer_error(InvalidTokenError("The account is no longer active."))
     claims = user_claims(user, client, token["scope"])
+    asked = verified_claims.asked_at_userinfo(provider().redis, provider().keys, token.get("jti"))
+    if verified := verified_claims.release(user, asked, token["scope"]):
+        claims["verified_claims"] = verified
     alg = client.userinfo_signed_response_alg
     if not alg:
         return jsonify(claims)

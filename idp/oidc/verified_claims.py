@@ -1,0 +1,88 @@
+"""OpenID Connect for Identity Assurance 1.0: ``verified_claims`` for the relying parties that ask
+for them with the ``claims`` parameter (issue 14, item 7).
+
+An account whose names and birth date FranceConnect verified (``User.identity_verified_by``) may
+release them marked as verified::
+
+    "verified_claims": {"verification": {"trust_framework": "eidas", "assurance_level": "low"},
+                        "claims": {"given_name": "…", "family_name": "…", "birthdate": "…"}}
+
+FranceConnect is notified under eIDAS at the level "low" (its identities come from the national
+registers).  A provider of another style has no trust framework Sésame could name: its accounts
+release the plain claims only.  The verified claims go only with the ``profile`` scope, whose
+consent covers the names and birth date; the plain claims go as before, whoever asks.
+
+The request is read at the authorization endpoint, kept with the code, and honoured in the ID
+token of the code exchange and, for the access token issued with it, at userinfo (Redis
+``verified-claims:<jti>``, as long as the token lives).  Tokens from a refresh carry the plain
+claims only: a relying party that needs the verified ones again signs the citizen in again.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..db import session as db_session
+from ..models import Upstream, User
+
+VERIFIABLE = ("given_name", "family_name", "birthdate", "birthplace", "birthcountry")
+TARGETS = ("id_token", "userinfo")
+MAX_REQUEST = 4096  # characters of the claims parameter
+
+
+def requested(raw: str | None) -> dict[str, list[str]]:
+    """The verified claims asked for in the ``claims`` parameter, per target; ValueError when the
+    parameter is not the JSON object OpenID Connect Core §5.5 describes."""
+    if not raw:
+        return {}
+    if len(raw) > MAX_REQUEST:
+        raise ValueError("the claims parameter is too long")
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise ValueError("the claims parameter is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("the claims parameter is not a JSON object")
+    wanted = {}
+    for target in TARGETS:
+        member = parsed.get(target)
+        if member is None:
+            continue
+        if not isinstance(member, dict):
+            raise ValueError(f"claims.{target} is not a JSON object")
+        asked = member.get("verified_claims")
+        if asked is None:
+            continue
+        names: set[str] = set()
+        for item in asked if isinstance(asked, list) else [asked]:
+            if not isinstance(item, dict) or not isinstance(item.get("claims"), dict):
+                raise ValueError(f"claims.{target}.verified_claims needs a claims object")
+            names |= {name for name in item["claims"] if name in VERIFIABLE}
+        if names:
+            wanted[target] = sorted(names)
+    return wanted
+
+
+def release(user: User, names: list[str] | None, scope: str) -> dict | None:
+    """The ``verified_claims`` element for ``names``, or None when there is nothing verified to give."""
+    if not names or not user.identity_verified_by or "profile" not in scope.split():
+        return None
+    upstream = db_session().get(Upstream, user.identity_verified_by)
+    if upstream is None or upstream.style != "franceconnect":
+        return None
+    values = {"given_name": user.given_name, "family_name": user.family_name,
+              "birthdate": user.birthdate.isoformat() if user.birthdate else None,
+              "birthplace": user.birthplace, "birthcountry": user.birthcountry}
+    claims = {name: values[name] for name in names if values.get(name)}
+    if not claims:
+        return None
+    return {"verification": {"trust_framework": "eidas", "assurance_level": "low"}, "claims": claims}
+
+
+def remember_for_userinfo(redis, keys, jti: str, names: list[str], ttl: int) -> None:
+    redis.set(keys("verified-claims", jti), json.dumps(names), ex=ttl)
+
+
+def asked_at_userinfo(redis, keys, jti: str | None) -> list[str] | None:
+    raw = redis.get(keys("verified-claims", jti)) if jti else None
+    return json.loads(raw) if raw else None
