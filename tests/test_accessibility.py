@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import update
 
-from idp import upstreams
+from idp import federated_recovery, upstreams
 from idp.email_change import CANCEL as EMAIL_CANCEL
-from idp.models import AuditEvent
+from idp.models import AuditEvent, FederatedRecovery, utcnow
 from idp.one_time_tokens import one_time_tokens
 from idp.upstream_identities import link
 from plugins.recovery.requests import NOT_ME
@@ -186,9 +186,46 @@ def login_for_a_service(v: Visit):
 
 
 def login_with_franceconnect(v: Visit):
-    upstreams.add(v.db, name="franceconnect", issuer="https://fcp.integ01.dev-franceconnect.fr/api/v1",
+    upstreams.add(v.db, name="franceconnect", issuer=FC_ISSUER,
                   client_id="sesame", client_secret="secret", style="franceconnect")
     v.goto("/login")
+
+
+FC_ISSUER = "https://fcp.integ01.dev-franceconnect.fr/api/v1"
+
+
+def help_with_franceconnect(v: Visit):
+    upstreams.add(v.db, name="franceconnect", issuer=FC_ISSUER, client_id="sesame", client_secret="secret",
+                  style="franceconnect")
+    v.goto("/recovery/help")
+
+
+def recovery_password_page(v: Visit):
+    """The link a recovery with FranceConnect mailed to the new address: the new password to choose."""
+    token = v.token(federated_recovery.NEW_ADDRESS, email="jean@laposte.net", issuer=FC_ISSUER, subject="sub-1",
+                    upstream="franceconnect", label="FranceConnect", birthplace=None, birthcountry=None, rid=None)
+    v.goto(f"/recovery/federated/confirm/{token}")
+
+
+def recovery_password_chosen(v: Visit, password: str = NEW_PASSWORD):
+    recovery_password_page(v)
+    v.fill(new_password=password, new_password_confirm=password)
+    v.submit()
+
+
+def recovery_waiting(v: Visit) -> str:
+    """A recovery waiting for its delay; the old address's cancel link (a path)."""
+    waiting = FederatedRecovery(user_id=v.citizen.id, new_email="jean@laposte.net", password_hash="x",
+                                upstream="franceconnect", issuer=FC_ISSUER, subject="sub-1",
+                                due_at=utcnow() + dt.timedelta(days=3))
+    v.db.add(waiting)
+    v.db.commit()
+    return f"/recovery/federated/cancel/{v.token(federated_recovery.CANCEL, recovery_id=waiting.id)}"
+
+
+def recovery_cancelled(v: Visit):
+    v.goto(recovery_waiting(v))
+    v.submit()
 
 
 def identities_listed(v: Visit):
@@ -351,6 +388,13 @@ PAGES = [
     Page("help/errors", lambda v: asked(v, "/recovery/help"), "main .field-error"),
     Page("help/sent", help_sent, "main [role=status]"),
     Page("help/sent-no-help-desk", help_sent, "main [role=status]", settings={"IDP_HELPDESK_EMAIL": None}),
+    Page("help/with-franceconnect", help_with_franceconnect, "main button.franceconnect"),
+    Page("recovery-federated/expired", "/recovery/federated", "main [role=alert]"),
+    Page("recovery-federated/password", recovery_password_page, "main #new_password"),
+    Page("recovery-federated/password-errors", lambda v: recovery_password_chosen(v, "short"), "main .field-error"),
+    Page("recovery-federated/scheduled", recovery_password_chosen, "main [role=status]"),
+    Page("recovery-federated/cancel", lambda v: v.goto(recovery_waiting(v)), "main form button"),
+    Page("recovery-federated/cancelled", recovery_cancelled, "main [role=status]"),
     Page("help-cancel/form", lambda v: v.goto(help_cancel_link(v)), "main form button"),
     Page("help-cancel/done", help_cancelled, "main [role=status]"),
     Page("help-cancel/invalid-link", f"/recovery/help/cancel/{UNKNOWN_TOKEN}", "main [role=alert]"),
@@ -433,10 +477,11 @@ def provider(build_app):
     """Starts the provider over real HTTP, with a help desk to show and its mails kept in its development
     mailbox (so /dev/mail exists), with these settings changed; returns (app, base URL)."""
     with contextlib.ExitStack() as running:
-        def start(**settings):
+        def start(host: str = "127.0.0.1", **settings):
             port = free_port()
-            app = build_app(**{**HELP_DESK, "IDP_ISSUER": f"http://127.0.0.1:{port}", **settings})
-            return app, running.enter_context(served(app, port))
+            app = build_app(**{**HELP_DESK, "IDP_ISSUER": f"http://{host}:{port}", **settings})
+            running.enter_context(served(app, port))
+            return app, f"http://{host}:{port}"
         yield start
 
 
@@ -539,10 +584,56 @@ def test_the_readme_screenshots(chromium, provider, db, file: str, state, width:
             state(visit)
         else:
             reach(visit, next(page for page in PAGES if page.name == state))
-        assert visit.page.locator("main h1").count() == 1
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        visit.page.screenshot(path=str(SHOTS / f"{file}.png"), animations="disabled", caret="hide")
-        assert (SHOTS / f"{file}.png").stat().st_size < 200_000
+        shoot(visit.page, file)
+    finally:
+        context.close()
+
+
+def shoot(page, file: str) -> None:
+    assert page.locator("main h1").count() == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{file}.png"), animations="disabled", caret="hide")
+    assert (SHOTS / f"{file}.png").stat().st_size < 200_000
+
+
+FRANCECONNECT_SHOTS = ("franceconnect-login", "franceconnect-signup", "franceconnect-recovery")
+
+
+def test_the_readme_screenshots_of_the_franceconnect_journey(chromium, provider, db, upstream):
+    """Sign-in with FranceConnect in a real browser, against the loopback provider set up as FranceConnect:
+    the button on the login page, the provider's own login, back to a sign-up filled in with the verified
+    identity (checked by axe too); then the help page's way out of a lost mailbox."""
+    issuer, counted, _keys = upstream
+    app, base = provider(host="localhost")  # another host than the provider's: cookies are per host, not port
+    upstream_db = counted.app.extensions["idp.db"].session_factory()
+    try:
+        make_user(upstream_db, username="claire.legoff", email="claire.legoff@laposte.net", given_name="Claire",
+                  family_name="Le Goff", birthdate=dt.date(1988, 11, 3))
+        client_id, secret = make_client(
+            upstream_db, redirect_uris=[f"{base}/federation/franceconnect/callback"],
+            post_logout_redirect_uris=[f"{base}/federation/franceconnect/logged-out"], scope="openid profile email",
+            userinfo_alg="ES256")
+    finally:
+        upstream_db.close()
+    upstreams.add(db, name="franceconnect", issuer=issuer, client_id=client_id, client_secret=secret,
+                  scope="openid profile email", style="franceconnect")
+    context = browsing(chromium, "fr", viewport={"width": 1280, "height": 800})
+    try:
+        visit = Visit(context.new_page(), app, base, db)
+        visit.goto(authorize_url(visit.service()))
+        shoot(visit.page, "franceconnect-login")
+        visit.submit("main form[action='/federation/franceconnect/login']")
+        assert visit.page.url.startswith(issuer + "/login"), visit.page.url  # at the provider
+        visit.fill(username="claire.legoff", password=PASSWORD)
+        visit.submit("main form[action='/login']")
+        assert visit.page.url.startswith(base + "/signup"), visit.page.url  # back, with the identity
+        assert visit.page.input_value("main [name=family_name]") == "Le Goff"
+        assert visit.page.get_attribute("main [name=family_name]", "readonly") is not None
+        assert_accessible(visit.page)
+        shoot(visit.page, "franceconnect-signup")
+        visit.goto("/recovery/help")
+        assert visit.page.locator("main button.franceconnect").count() == 1
+        shoot(visit.page, "franceconnect-recovery")
     finally:
         context.close()
 
@@ -550,5 +641,6 @@ def test_the_readme_screenshots(chromium, provider, db, file: str, state, width:
 def test_the_readme_shows_each_screenshot_taken():
     readme = (ROOT / "README.md").read_text()
     shown = set(re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme))
-    assert shown == {f"docs/screenshots/{file}.png" for file, _state, _width in README_SHOTS}
+    assert shown == {f"docs/screenshots/{file}.png" for file, _state, _width in README_SHOTS} | {
+        f"docs/screenshots/{file}.png" for file in FRANCECONNECT_SHOTS}
     assert all((ROOT / path).is_file() for path in shown)
