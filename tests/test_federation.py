@@ -47,7 +47,7 @@ def test_a_citizen_signed_in_upstream_comes_back_verified_with_the_pending_reque
     assert replayed.value.kind == "state"
 
 
-def test_each_failure_has_its_kind(provider, store):
+def test_each_failure_has_its_kind(upstream, provider, store):
     served_app, record = provider
     metadata = Metadata()
 
@@ -71,16 +71,30 @@ def test_each_failure_has_its_kind(provider, store):
     redis.set(key, json.dumps({**json.loads(redis.get(key)), "nonce": "another"}), keepttl=True)
     assert failure(answer) == "token"  # the ID token's nonce is not the one sent
 
-    record.acr_values = "eidas1"  # the provider answers no acr
+    upstream[1].acr = None  # the provider answers no acr
     url = begin(*store, metadata, record, CALLBACK)
     assert query(url)["acr_values"] == "eidas1"
     assert failure(sign_in_upstream(served_app, url)) == "acr"
-    record.acr_values = None
+    upstream[1].acr = "eidas1"
 
     url = begin(*store, metadata, record, CALLBACK)
     answer = sign_in_upstream(served_app, url)
     record.client_secret = "not the secret"
     assert failure(answer) == "refused"  # the provider refuses to exchange the code
+
+
+def test_the_level_of_assurance_asked_for_is_accepted_when_the_provider_confirms_it(upstream, provider, store):
+    """As FranceConnect: acr_values=eidas1 sent, the ID token's acr eidas1 accepted; any other refused."""
+    _, counted, _ = upstream
+    served_app, record = provider  # asks for eidas1, and the provider answers it
+    identity = finish(*store, Metadata(), record, sign_in_upstream(served_app, begin(*store, Metadata(), record,
+                                                                                     CALLBACK)))
+    assert identity.claims["acr"] == "eidas1" and identity.claims["family_name"] == "Martin"
+
+    counted.acr = "eidas0"
+    with pytest.raises(FederationError) as error:
+        finish(*store, Metadata(), record, sign_in_upstream(served_app, begin(*store, Metadata(), record, CALLBACK)))
+    assert error.value.kind == "acr"
 
 
 def test_an_unreachable_provider_is_a_failure_of_its_own(upstream, db, app, store):

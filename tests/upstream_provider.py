@@ -4,11 +4,15 @@ Sésame registered as its client (``provider``).  The fixtures are imported by c
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import shutil
 from urllib.parse import urlparse
 
 import pytest
+from joserfc import jws, jwt
+from joserfc.jwk import KeySet
 
 from idp import upstreams
 
@@ -16,14 +20,34 @@ from helpers import login, make_client, make_user, query, served
 
 
 class Counting:
-    """The upstream's WSGI app, with the paths it was asked for written down."""
+    """The upstream's WSGI app, with the paths it was asked for written down.  With ``acr`` set, its
+    ID tokens carry that ``acr`` (FranceConnect answers ``eidas1``), signed again with its own key:
+    Sésame, the provider here, has no levels of assurance of its own to claim."""
 
-    def __init__(self, app):
-        self.app, self.paths = app, []
+    def __init__(self, app, keys_file=None):
+        self.app, self.paths, self.keys_file, self.acr = app, [], keys_file, None
 
     def __call__(self, environ, start_response):
         self.paths.append(environ["PATH_INFO"])
-        return self.app(environ, start_response)
+        if self.acr is None or environ["PATH_INFO"] != "/oauth/token":
+            return self.app(environ, start_response)
+        answered = {}
+        body = b"".join(self.app(environ, lambda status, headers, exc_info=None: answered.update(
+            status=status, headers=headers)))
+        tokens = json.loads(body)
+        if "id_token" in tokens:
+            tokens["id_token"] = self._with_acr(tokens["id_token"])
+            body = json.dumps(tokens).encode()
+        headers = [(name, value) for name, value in answered["headers"] if name.lower() != "content-length"]
+        start_response(answered["status"], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _with_acr(self, id_token: str) -> str:
+        header = jws.extract_compact(id_token.encode()).protected
+        claims = json.loads(base64.urlsafe_b64decode(id_token.split(".")[1] + "=="))
+        keys = KeySet.import_key_set(json.loads(self.keys_file.read_text()))
+        key = next(key for key in keys if key.kid == header["kid"])
+        return jwt.encode(header, {**claims, "acr": self.acr}, key)
 
 
 @pytest.fixture
@@ -39,7 +63,7 @@ def upstream(build_app, tmp_path, sqlite_template, signing_keys_file):
     issuer = f"http://127.0.0.1:{port}"
     app = build_app(IDP_INSTANCE_DIR=str(folder), IDP_DATABASE_URL=sqlite_database(folder, sqlite_template),
                     IDP_REDIS_PREFIX="upstream:", IDP_ISSUER=issuer)
-    counted = Counting(app)
+    counted = Counting(app, keys)
     with served(counted, port):
         yield issuer, counted, keys
 
@@ -51,7 +75,8 @@ BORN = dt.date(1990, 5, 17)  # the upstream citizen's birth date
 
 @pytest.fixture
 def provider(upstream, db):
-    """The upstream with a citizen and Sésame registered as its client; Sésame's record of it."""
+    """The upstream, set up as FranceConnect (userinfo as a signed JWT, acr eidas1), with a citizen and
+    Sésame registered as its client; Sésame's record of it."""
     issuer, counted, _ = upstream
     served_app = counted.app
     upstream_db = served_app.extensions["idp.db"].session_factory()
@@ -63,8 +88,10 @@ def provider(upstream, db):
                                         scope="openid profile email", userinfo_alg="ES256")
     finally:
         upstream_db.close()
+    # As FranceConnect: eidas1 asked for, and answered.
+    counted.acr = "eidas1"
     record = upstreams.add(db, name="fc", issuer=issuer, client_id=client_id, client_secret=secret,
-                           scope="openid profile email")
+                           scope="openid profile email", acr_values="eidas1")
     return served_app, record
 
 
