@@ -6,8 +6,8 @@ callback carried to another browser (someone else's code, to sign a victim in as
 refused.  An identity tied to an account signs its citizen in.  An identity tied to none is compared
 with the accounts (idp/upstream_identities.py): when exactly one has its names and birth date, the
 browser is sent to the login form, and signing in to that account there (password, second factor)
-ties the identity to it; otherwise the citizen is told, with the way to sign in with a password
-(sign-up from the identity, and the mailed link instead of the password, come next).  Every failure
+ties the identity to it, or a link mailed to the account's address and opened in the same browser
+does; none matching: sign-up, filled in; several: the help desk.  Every failure
 ends on a page in the citizen's language that offers the ordinary login, and is audited.
 """
 
@@ -21,14 +21,18 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from . import audit_log, federated_recovery
+from . import audit_log, federated_recovery, mail, second_factor
 from .db import session as db_session
 from .federation import FederationError, begin, finish
+from .forms import ConfirmForm
 from .login import FEDERATED, complete_login
-from .models import Upstream
+from .models import Upstream, User
 from .oidc import pending
-from .ratelimit import limiter
+from .one_time_tokens import one_time_tokens
+from .ratelimit import allow, limiter
+from .theme import brand_name
 from .upstream_identities import LinkError, link, match, tied_account
 from .upstreams import UpstreamError, metadata, redirect_uris
 
@@ -37,6 +41,7 @@ AMR = ["fed"]  # signed in through another provider (RFC 8176 registers no value
 LINK_OFFER = "federation_link"  # in the browser's session: an identity to tie at the next sign-in
 LINK_OFFER_TTL = 600  # seconds: the sign-in that follows the provider's
 LOGOUT_TTL = 600  # seconds for the provider's sign-out to send the browser back
+LINK_BY_MAIL = "fed-link"  # one-time token: the mailed link that ties an identity instead of the password
 SIGNUP_OFFER = "federation_signup"  # in the browser's session: an identity to create an account from
 # What sign-up takes from the provider: the names and birth date (locked), the address (a suggestion),
 # and the birthplace and birth country it keeps.
@@ -137,10 +142,16 @@ def take_link_offer(user) -> None:
     offer = session.pop(LINK_OFFER, None)
     if not offer or offer["user_id"] != user.id or offer["until"] < time.time():
         return
+    _tie(user, offer, "password")
+
+
+def _tie(user, offer: dict, proof: str) -> bool:
+    """Tie the offered identity to ``user``, who proved the account is theirs (``proof``); False when
+    it was tied meanwhile (another browser)."""
     try:
         link(db_session(), user, offer["issuer"], offer["subject"], offer["upstream"])
     except LinkError:
-        return  # tied meanwhile (another browser): nothing to add
+        return False
     upstream = db_session().get(Upstream, offer["upstream"])
     if upstream is not None and upstream.verifies_identity:
         # The account's names and birth date are the provider's, which took them from the registers.
@@ -148,7 +159,76 @@ def take_link_offer(user) -> None:
         user.birthplace = offer.get("birthplace") or user.birthplace
         user.birthcountry = offer.get("birthcountry") or user.birthcountry
         db_session().commit()
-    audit_log.record("federation.linked", user_id=user.id, upstream=offer["upstream"])
+    audit_log.record("federation.linked", user_id=user.id, upstream=offer["upstream"],
+                     **({"proof": proof} if proof != "password" else {}))
+    return True
+
+
+@bp.post("/link/mail")
+@limiter.limit(lambda: current_app.config["IDP_RECOVERY_RATE_LIMIT"])
+def link_by_mail():
+    """Instead of the password: a link mailed to the account's address, to open in this very browser
+    (whoever reads another's mail must not tie their identity to it).  Not for an account with a
+    second factor: its code would be skipped by the identity's later sign-ins."""
+    offer = link_offer()
+    user = db_session().get(User, offer["user_id"]) if offer else None
+    if user is None or not user.is_active or not user.email:
+        return render_template("errors/error.html", title=_("This step has expired"),
+                               message=_("Please sign in with %(provider)s again.",
+                                         provider=offer["label"] if offer else _("the provider")),
+                               back=url_for("login.login")), 410
+    if second_factor.enrolled(user):
+        return render_template("errors/error.html", title=_("Sign in with your password and your code"),
+                               message=_("This account asks for a code at sign-in: link your identity by signing "
+                                         "in with the password and the code once."),
+                               back=url_for("login.login")), 409
+    if not allow(current_app.config["IDP_RECOVERY_ACCOUNT_RATE_LIMIT"], "fed-link", str(user.id)):
+        return render_template("errors/error.html", title=_("Too many links"),
+                               message=_("Too many links were sent for this account. Wait a few minutes, then "
+                                         "try again."), back=url_for("login.login")), 429
+    ttl = current_app.config["IDP_RESET_TOKEN_TTL"]
+    token = one_time_tokens().issue(user.id, LINK_BY_MAIL, ttl, data={
+        name: offer.get(name) for name in ("issuer", "subject", "upstream", "label", "birthplace", "birthcountry")})
+    session[LINK_OFFER] = {**offer, "mailed": _digest(token), "until": time.time() + ttl}
+    mail.send(user.email, "account/link_identity", _l("Link your %(provider)s identity to your %(brand)s account",
+                                                      provider=offer["label"], brand=brand_name()),
+              expires_at=int(time.time()) + ttl, user=user, provider=offer["label"], minutes=ttl // 60,
+              link=mail.link("federation.link_by_mail_open", token=token))
+    audit_log.record("federation.link_mailed", user_id=user.id, upstream=offer["upstream"])
+    return render_template("account/link_identity_sent.html", provider=offer["label"], minutes=ttl // 60)
+
+
+def _link_gone():
+    return render_template("errors/error.html", title=_("This link no longer works"),
+                           message=_("The link has expired, has already been used, or was replaced by a more recent "
+                                     "one. Nothing has changed: start again from the login page."),
+                           back=url_for("login.login")), 410
+
+
+@bp.route("/link/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP_RECOVERY_RATE_LIMIT"], methods=["POST"])
+def link_by_mail_open(token: str):
+    """The mailed link: GET shows a button (mail scanners open links), POST ties."""
+    found = one_time_tokens().peek(token, LINK_BY_MAIL)
+    user = db_session().get(User, found.user_id) if found else None
+    if user is None or not user.is_active:
+        return _link_gone()
+    offer = session.get(LINK_OFFER)
+    if not offer or offer.get("mailed") != _digest(token):
+        return render_template("errors/error.html", title=_("Open this link in the same browser"),
+                               message=_("Open the link in the browser where you signed in with %(provider)s, "
+                                         "or start again from the login page.", provider=found.data["label"]),
+                               back=url_for("login.login")), 403
+    form = ConfirmForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_template("account/link_identity.html", form=form, provider=found.data["label"])
+    if one_time_tokens().consume(token, LINK_BY_MAIL) is None:
+        return _link_gone()
+    session.pop(LINK_OFFER, None)
+    upstream = db_session().get(Upstream, found.data["upstream"])
+    tied = _tie(user, found.data, "mail")
+    return render_template("account/link_identity_done.html", tied=tied, provider=found.data["label"],
+                           upstream=upstream)
 
 
 def link_offer() -> dict | None:

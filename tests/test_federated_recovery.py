@@ -83,7 +83,7 @@ def ask_for_new_address(app, smtp, client, served_app, address=NEW) -> str:
     assert heading(page) == "Votre nouvelle adresse électronique"
     assert "fc a vérifié votre identité, et elle correspond à un compte." in text(page)
     sent = client.post("/recovery/federated", data={"csrf_token": csrf_token(page.data), "new_email": address})
-    assert sent.status_code == 200 and heading(sent) == "Consultez votre nouvelle boîte aux lettres", text(sent)
+    assert sent.status_code == 200 and heading(sent) == "Consultez votre nouvelle messagerie", text(sent)
     deliver(app)
     mail = smtp.wait_for(1)[-1]
     assert mail["To"] == address and mail["Subject"] == "Confirmez votre nouvelle adresse pour Sésame"

@@ -11,11 +11,11 @@ from urllib.parse import urlencode, urlparse
 import pytest
 from sqlalchemy import select
 
-from idp import upstreams
-from idp.models import AuditEvent, User
+from idp import totp, upstreams
+from idp.models import AuditEvent, SecondFactor, User
 from idp.upstream_identities import link, linked_account, tied_account
 
-from helpers import authorize_url, csrf_token, deliver, login, make_client, make_user, query, signed_in
+from helpers import authorize_url, csrf_token, deliver, link_in, login, make_client, make_user, query, signed_in
 from upstream_provider import BORN, LOGGED_OUT, sign_in_upstream
 
 NOT_LINKED = "Compte pas encore relié"
@@ -234,3 +234,66 @@ def test_a_person_with_no_account_signs_up_with_the_verified_names_and_birth_dat
 
     again = come_back(client, sign_in_upstream(served_app, start(client)))  # before the address is confirmed
     assert again.status_code == 403 and "Votre compte attend la confirmation de son adresse" in text(again)
+
+
+def mailed_links(app, path: str) -> list[str]:
+    """The links to ``path`` in the mails kept by the development mailbox, newest first."""
+    deliver(app)
+    with app.app_context():
+        mails = app.extensions["idp.mail"].mails()
+    return [link_in(mail["text"], path) for mail in mails if path in mail["text"]]
+
+
+def offered_a_tie(served_app, client, db, **fields):
+    """A citizen back from the provider, one account in their name found: the login page's offer."""
+    camille = make_user(db, username="camille", email="camille@example.fr", given_name="Camille",
+                        family_name="Martin", birthdate=BORN, **fields)
+    assert come_back(client, sign_in_upstream(served_app, start(client))).location == "/login"
+    page = client.get("/login")
+    assert 'action="/federation/link/mail"' in text(page)
+    return camille, page
+
+
+def test_a_link_mailed_to_the_account_ties_the_identity_when_opened_in_the_same_browser(provider, app, client, db):
+    served_app, record = provider
+    camille, page = offered_a_tie(served_app, client, db)
+
+    sent = client.post("/federation/link/mail", data={"csrf_token": csrf_token(page.data)})
+
+    assert sent.status_code == 200 and "<h1>Consultez votre messagerie</h1>" in text(sent)
+    [mailed] = mailed_links(app, "/federation/link/")
+    elsewhere = app.test_client()  # someone else reading the mail (or a scanner): nothing to tie there
+    refused = elsewhere.get(mailed)
+    assert refused.status_code == 403 and "<h1>Ouvrez ce lien dans le même navigateur</h1>" in text(refused)
+    assert tied_account(db, record.issuer, upstream_subject(served_app, "camille.martin")) is None
+
+    page = client.get(mailed)
+    assert page.status_code == 200 and "<h1>Relier votre identité fc</h1>" in text(page)
+    done = client.post(mailed, data={"csrf_token": csrf_token(page.data)})
+
+    assert done.status_code == 200 and "<h1>Votre identité est reliée</h1>" in text(done)
+    assert tied_account(db, record.issuer, upstream_subject(served_app, "camille.martin")).id == camille.id
+    assert audited(db, "federation.linked") == [{"upstream": "fc", "proof": "mail"}]
+    assert client.post(mailed, data={"csrf_token": csrf_token(page.data)}).status_code == 410  # once
+    back = come_back(client, sign_in_upstream(served_app, start(client)))  # the identity now signs in
+    assert back.status_code == 303 and signed_in(client)
+
+
+def test_an_account_with_a_second_factor_is_tied_only_with_its_password_and_code(provider, app, client, db):
+    served_app, _ = provider
+    camille, page = offered_a_tie(served_app, client, db)
+    db.add(SecondFactor(user_id=camille.id, totp_secret=totp.new_secret(), last_step=None))
+    db.commit()
+
+    refused = client.post("/federation/link/mail", data={"csrf_token": csrf_token(page.data)})
+
+    assert refused.status_code == 409
+    assert "<h1>Connectez-vous avec votre mot de passe et votre code</h1>" in text(refused)
+    assert mailed_links(app, "/federation/link/") == []
+
+
+def test_without_an_offer_no_link_is_mailed(app, client, db):
+    page = client.get("/login")
+    refused = client.post("/federation/link/mail", data={"csrf_token": csrf_token(page.data)})
+    assert refused.status_code == 410 and "<h1>Cette étape a expiré</h1>" in text(refused)
+    assert mailed_links(app, "/federation/link/") == []
