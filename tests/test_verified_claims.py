@@ -49,6 +49,25 @@ def test_a_relying_party_that_asks_gets_the_claims_marked_verified(client, db, c
     assert id_token["given_name"] == userinfo["given_name"] == "Camille"  # the plain claims, as before
 
 
+def test_the_refreshed_tokens_answer_what_the_authorization_asked(client, db, camille):
+    client_id, secret = make_client(db)
+    code = get_code(client, client_id, "camille", scope="openid profile", claims=BOTH)["code"]
+    issued = redeem(client, client_id, secret, code).get_json()
+    for _ in range(2):  # each rotation
+        issued = client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                   "refresh_token": issued["refresh_token"]},
+                             auth=(client_id, secret)).get_json()
+        id_token = jose_claims(client, issued["id_token"], audience=client_id, access_token=issued["access_token"])
+        userinfo = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"})
+        assert id_token["verified_claims"] == VERIFIED and userinfo.get_json()["verified_claims"] == VERIFIED
+
+    plain = get_code(client, client_id, "camille", scope="openid profile")["code"]  # asking nothing this time
+    issued = redeem(client, client_id, secret, plain).get_json()
+    issued = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]},
+                         auth=(client_id, secret)).get_json()
+    assert "verified_claims" not in jose_claims(client, issued["id_token"], audience=client_id)
+
+
 def test_only_the_target_and_the_claims_asked_for(client, db, camille):
     only_userinfo = json.dumps({"userinfo": {"verified_claims": {"claims": {"birthdate": None, "email": None}}}})
     id_token, userinfo = tokens(client, db, claims=only_userinfo)

@@ -178,7 +178,7 @@ class IdToken:
             claims["amr"] = origin.amr
         if origin.sid:
             claims["sid"] = origin.sid
-        asked = getattr(origin, "verified", None) or {}
+        asked = _verified_asked(ctx, origin)
         if verified := verified_claims.release(request.user, asked.get("id_token"), token["scope"]):
             claims["verified_claims"] = verified
         if asked.get("userinfo"):
@@ -187,6 +187,14 @@ class IdToken:
         claims["at_hash"] = create_half_hash(token["access_token"], alg).decode()
         key = ctx.signing_keys.signing_key(alg)
         return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key)
+
+
+def _verified_asked(ctx, origin) -> dict:
+    """The verified claims the relying party asked for at the authorization (kept with the code, then
+    with the refresh token's family for its rotations)."""
+    if isinstance(origin, AuthorizationCode):
+        return origin.verified or {}
+    return verified_claims.asked_for_family(ctx.redis, ctx.keys, getattr(origin, "family_id", None)) or {}
 
 
 class OpenIDCodeExtension(IdToken, OpenIDCode):

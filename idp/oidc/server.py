@@ -12,7 +12,7 @@ from flask import Flask
 
 from ..db import session as db_session
 from ..models import RefreshToken, utcnow
-from . import endpoints, grants
+from . import endpoints, grants, verified_claims
 from .context import provider
 from .tokens import AccessTokenGenerator, link_access_token, own_token_claims, sha256
 
@@ -52,6 +52,12 @@ def save_token(token: dict, request) -> None:
     if code_hash:
         grants.remember_code_issue(code_hash, family_id, claims["jti"], claims["exp"])
     if family_id is not None:
+        code = getattr(request, "authorization_code", None)
+        asked = getattr(code, "verified", None) if request.refresh_token_record is None else \
+            verified_claims.asked_for_family(provider().redis, provider().keys, family_id)
+        if asked:  # the rotations' ID tokens and userinfo answer what the authorization asked
+            verified_claims.remember_for_family(provider().redis, provider().keys, family_id, asked,
+                                                provider().config["IDP_REFRESH_TOKEN_TTL"])
         _store_refresh_token(token, request, family_id)
 
 

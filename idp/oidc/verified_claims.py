@@ -14,8 +14,9 @@ consent covers the names and birth date; the plain claims go as before, whoever 
 
 The request is read at the authorization endpoint, kept with the code, and honoured in the ID
 token of the code exchange and, for the access token issued with it, at userinfo (Redis
-``verified-claims:<jti>``, as long as the token lives).  Tokens from a refresh carry the plain
-claims only: a relying party that needs the verified ones again signs the citizen in again.
+``verified-claims:<jti>``, as long as the token lives).  It is kept with the refresh token's family
+too (Redis ``verified-claims-family:<family>``, as long as a refresh token lives), so that the
+rotations' ID tokens and access tokens answer the same.
 """
 
 from __future__ import annotations
@@ -85,4 +86,13 @@ def remember_for_userinfo(redis, keys, jti: str, names: list[str], ttl: int) -> 
 
 def asked_at_userinfo(redis, keys, jti: str | None) -> list[str] | None:
     raw = redis.get(keys("verified-claims", jti)) if jti else None
+    return json.loads(raw) if raw else None
+
+
+def remember_for_family(redis, keys, family_id: str, asked: dict, ttl: int) -> None:
+    redis.set(keys("verified-claims-family", family_id), json.dumps(asked), ex=ttl)
+
+
+def asked_for_family(redis, keys, family_id: str | None) -> dict | None:
+    raw = redis.get(keys("verified-claims-family", family_id)) if family_id else None
     return json.loads(raw) if raw else None
