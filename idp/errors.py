@@ -9,7 +9,7 @@ import logging
 
 import redis
 from authlib.integrations.flask_oauth2.errors import _HTTPException as AuthlibHTTPException
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import ClusterError, SlotNotCoveredError, TryAgainError
@@ -74,6 +74,7 @@ def init_app(app: Flask) -> None:
         # Also reached when saving the session fails after the view ran.
         if isinstance(error.original_exception, STORAGE_DOWN):
             logger.error("storage unavailable: %s", type(error.original_exception).__name__)
+            g.storage_down = True  # the error page's own response saves no session (sessions.save_session)
             return _unavailable()
         logger.error("unhandled error on %s %s", request.method, request.path, exc_info=error.original_exception)
         return _unexpected()
@@ -98,7 +99,17 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def unavailable(error):
         logger.error("storage unavailable: %s", type(error).__name__)
+        g.storage_down = True
         return _unavailable()
+
+    flask_logs = app.log_exception
+
+    def log_exception(exc_info) -> None:
+        """Storage down is an outage, said in one line above, not a bug: no traceback for it."""
+        if not isinstance(exc_info[1], STORAGE_DOWN):
+            flask_logs(exc_info)
+
+    app.log_exception = log_exception
 
     @app.errorhandler(Exception)
     def unexpected(error):

@@ -14,7 +14,6 @@ The routes are in idp/federation_views.py, the lost-mailbox recovery in idp/fede
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -29,6 +28,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from .models import Upstream
+from .oidc.tokens import sha256
 from .upstreams import FETCH_TIMEOUT, Metadata, UpstreamError
 
 STATE_TTL = 600  # seconds from the button to the callback: a citizen may type a password upstream
@@ -60,7 +60,7 @@ class Identity:
 
 
 def _state_key(keys, state: str) -> str:
-    return keys("fed-state", hashlib.sha256(state.encode()).hexdigest())
+    return keys("fed-state", sha256(state))
 
 
 def begin(redis, keys, metadata: Metadata, upstream: Upstream, redirect_uri: str, rid: str | None = None,

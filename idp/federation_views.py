@@ -13,7 +13,6 @@ ends on a page in the citizen's language that offers the ordinary login, and is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -30,6 +29,7 @@ from .forms import ConfirmForm
 from .login import FEDERATED, complete_login
 from .models import Upstream, User
 from .oidc import pending
+from .oidc.tokens import sha256
 from .one_time_tokens import one_time_tokens
 from .ratelimit import allow, limiter
 from .theme import brand_name
@@ -55,8 +55,7 @@ def _upstream(name: str) -> Upstream:
     return upstream
 
 
-def _digest(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
+_digest = sha256  # of a random state or link: stored and compared, never the value itself
 
 
 def _store():

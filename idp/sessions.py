@@ -24,7 +24,7 @@ import secrets
 import time
 
 import redis
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
@@ -139,8 +139,8 @@ class RedisSessionInterface(SessionInterface):
         return ServerSession({"created": int(time.time())}, new=True)
 
     def save_session(self, app: Flask, session: ServerSession, response) -> None:
-        if isinstance(session, _Unavailable):
-            return
+        if isinstance(session, _Unavailable) or g.get("storage_down"):
+            return  # the storage is down: the answer is the "service unavailable" page, no session
         secure = app.config["IDP_ISSUER"].startswith("https://")
         if session.regenerate and session.cookie_value:
             self._forget(session)

@@ -50,13 +50,16 @@ def test_readyz_names_redis_when_it_is_down(without_redis):
     ("get", SESSION_COOKIE),  # a returning citizen
     ("post", SESSION_COOKIE),  # the form loaded before the outage, submitted during it
 ], ids=["first-visit", "get-a-session-from-before-the-outage", "post-a-session-from-before-the-outage"])
-def test_login_page_says_unavailable_when_redis_is_down(without_redis, method, cookie):
+def test_login_page_says_unavailable_when_redis_is_down(without_redis, method, cookie, caplog):
     if cookie:
         without_redis.set_cookie("idp_session", cookie)
     response = getattr(without_redis, method)("/login", data={"username": "jean.dupont", "password": "x"})
     assert response.status_code == 503 and response.mimetype == "text/html"
     assert "Service momentanément indisponible" in response.get_data(as_text=True)
     assert_no_stack_trace(response)
+    # An outage is said in one line, not as a bug: no traceback in the log either.
+    assert "storage unavailable: ConnectionError" in caplog.text
+    assert not [record for record in caplog.records if record.exc_info], caplog.text
 
 
 @pytest.fixture
