@@ -99,9 +99,11 @@ def arrived(upstream: Upstream, identity):
     user, why = _account_for(identity) if upstream.verifies_identity else (None, "not-verifying")
     if user is None:
         audit_log.record("recovery.federated_to_help_desk", upstream=upstream.name, reason=why)
-        session[HELP_OFFER] = {"upstream": upstream.name, "label": upstream.label, "until": time.time() + OFFER_TTL,
-                               **{name: str(identity.claims[name])[:100] for name in IDENTITY_CLAIMS
-                                  if identity.claims.get(name)}}
+        verified = {name: str(identity.claims.get(name) or "")[:100] for name in IDENTITY_CLAIMS}
+        if all(verified.values()) and _iso_date(verified["birthdate"]):
+            # Otherwise the help form stays as typed: locking an empty or unreadable field would trap the citizen.
+            session[HELP_OFFER] = {"upstream": upstream.name, "label": upstream.label,
+                                   "until": time.time() + OFFER_TTL, **verified}
         return redirect(url_for("helpdesk.help_request", rid=rid), 303)
     session[OFFER] = {"user_id": user.id, "issuer": identity.issuer, "subject": identity.subject,
                       "upstream": upstream.name, "label": upstream.label, "until": time.time() + OFFER_TTL,
@@ -109,6 +111,13 @@ def arrived(upstream: Upstream, identity):
                       "birthcountry": _short(identity.claims.get("birthcountry"))}
     audit_log.record("recovery.federated_started", user_id=user.id, upstream=upstream.name)
     return redirect(url_for("federated_recovery.new_address", rid=rid), 303)
+
+
+def _iso_date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _short(value) -> str | None:

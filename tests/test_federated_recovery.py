@@ -271,3 +271,21 @@ def test_a_change_made_meanwhile_stops_the_recovery(app, verifying, client, db, 
     assert reread(db, citizen.id).email == OLD
     assert login(app.test_client(), "camille").status_code == 303
     assert db.scalars(select(FederatedRecovery)).all() == []
+
+
+def test_an_identity_without_a_birth_date_goes_to_the_help_form_as_typed(app, verifying, client, db):
+    """Nothing to lock: the form must stay fillable, and the request is not marked as verified."""
+    served_app, _ = verifying
+    upstream_db = served_app.extensions["idp.db"].session_factory()
+    try:
+        upstream_db.scalars(select(User).where(User.username == "camille.martin")).one().birthdate = None
+        upstream_db.commit()
+    finally:
+        upstream_db.close()
+
+    back = prove_identity(client, served_app)
+
+    assert back.location == "/recovery/help"
+    page = client.get(back.location)
+    assert "readonly" not in text(page) and "a vérifié votre identité" not in text(page)
+    assert audited(db, "recovery.federated_to_help_desk") == [{"upstream": "fc", "reason": "incomplete"}]
