@@ -248,14 +248,39 @@ def clients_add(name, redirect_uris, post_logout_uris, backchannel_logout_uri, p
     except ClientSpecError as error:
         raise click.UsageError(str(error)) from None
     with _app().app_context():
-        client, secret = register(session(), name=name, scope=scope, id_token_alg=id_token_alg,
-                                  access_token_alg=access_token_alg, userinfo_alg=userinfo_alg, **spec)
+        try:
+            client, secret = register(session(), name=name, scope=scope, id_token_alg=id_token_alg,
+                                      access_token_alg=access_token_alg, userinfo_alg=userinfo_alg, **spec)
+        except ClientSpecError as error:
+            raise click.UsageError(str(error)) from None
     if as_json:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
     else:
         click.echo(f"client_id:     {client.client_id}")
         if secret:
             click.echo(f"client_secret: {secret}   (shown once: store it now)")
+
+
+@clients.command("update", help="Change what a client may ask for.")
+@click.argument("client_id")
+@click.option("--scope", default=None, help="The provider's scopes and registered resources' scopes it may ask for.")
+def clients_update(client_id: str, scope: str | None) -> None:
+    from .clients import ClientSpecError, update_scope
+    from .db import session
+    from .models import Client
+
+    with _app().app_context():
+        db = session()
+        client = db.get(Client, client_id)
+        if client is None:
+            raise click.ClickException(f"no client {client_id!r}")
+        if scope is None:
+            raise click.UsageError("nothing to change: give --scope")
+        try:
+            update_scope(db, client, scope)
+        except ClientSpecError as error:
+            raise click.UsageError(str(error)) from None
+        click.echo(f"Client {client_id} may now ask for: {client.scope}")
 
 
 @clients.command("list", help="List registered clients.")
@@ -294,6 +319,74 @@ def clients_remove(client_id: str) -> None:
         db.delete(client)
         db.commit()
     click.echo(f"Removed client {client_id}.")
+
+
+@main.group(help="Resource servers: the APIs that accept the provider's access tokens (RFC 8707, RFC 9068).")
+def resources() -> None:
+    pass
+
+
+@resources.command("add", help="Register an API; print the credentials it introspects tokens with.")
+@click.option("--identifier", required=True, help="Its URI: the aud of the tokens meant for it (RFC 8707).")
+@click.option("--scope", required=True, help='Its scopes, unique across resources: "payments:read payments:write".')
+@click.option("--name", default=None, help="Shown to citizens on the consent page [default: the host].")
+@click.option("--scope-description", "descriptions", multiple=True,
+              help='Plain words for the consent page, repeatable: "payments:read=Voir vos paiements".')
+@click.option("--access-token-alg", type=click.Choice(ACCESS_TOKEN_ALGS), default="RS256", show_default=True)
+@click.option("--access-token-ttl", type=int, default=None, help="Seconds [default: IDP_ACCESS_TOKEN_TTL].")
+@click.option("--private", is_flag=True, help="Leave its scopes out of discovery.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"identifier", "client_id", "client_secret"}.')
+def resources_add(identifier, scope, name, descriptions, access_token_alg, access_token_ttl, private,
+                  as_json) -> None:
+    from . import resources as registry
+    from .db import session
+
+    with _app().app_context():
+        try:
+            resource, secret = registry.add(session(), identifier=identifier, scope=scope, name=name,
+                                            descriptions=descriptions, access_token_alg=access_token_alg,
+                                            access_token_ttl=access_token_ttl, private=private)
+        except registry.ResourceError as error:
+            raise click.UsageError(str(error)) from None
+        answer = {"identifier": resource.identifier, "client_id": resource.client_id, "client_secret": secret}
+    if as_json:
+        click.echo(json.dumps(answer))
+    else:
+        click.echo(f"Resource {answer['identifier']} added. It introspects tokens with:")
+        click.echo(f"client_id:     {answer['client_id']}")
+        click.echo(f"client_secret: {secret}   (shown once: store it now)")
+
+
+@resources.command("list", help="List the resource servers (never their secrets).")
+@click.option("--json", "as_json", is_flag=True)
+def resources_list(as_json: bool) -> None:
+    from . import resources as registry
+    from .db import session
+
+    with _app().app_context():
+        items = [{"identifier": r.identifier, "name": r.name, "scopes": r.scopes,
+                  "scope_descriptions": r.scope_descriptions, "access_token_alg": r.access_token_alg,
+                  "access_token_ttl": r.access_token_ttl, "private": r.private, "client_id": r.client_id}
+                 for r in registry.listed(session())]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False))
+        return
+    for item in items:
+        private = "; private" if item["private"] else ""
+        click.echo(f"{item['identifier']}  {item['name']}  ({' '.join(item['scopes'])}; {item['access_token_alg']}"
+                   f"{private})")
+
+
+@resources.command("remove", help="Remove a resource server and its introspection credentials.")
+@click.argument("identifier")
+def resources_remove(identifier: str) -> None:
+    from . import resources as registry
+    from .db import session
+
+    with _app().app_context():
+        if not registry.remove(session(), identifier):
+            raise click.ClickException(f"no resource {identifier!r}")
+    click.echo(f"Removed resource {identifier}.")
 
 
 @main.group(help="Citizens' accounts.")

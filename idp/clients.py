@@ -81,6 +81,22 @@ def new_client_id() -> str:
     return client_id
 
 
+def check_scope(db: Session, scope: str) -> str:
+    """The scope a client may be given: the provider's scopes and the registered resources'."""
+    from .resources import unknown_scopes  # resources registers clients of its own
+
+    unknown = unknown_scopes(db, scope.split())
+    if unknown:
+        raise ClientSpecError(f"unknown scope {unknown[0]!r}: neither the provider's nor a registered resource's "
+                              f"(idp resources add)")
+    return " ".join(dict.fromkeys(scope.split()))
+
+
+def update_scope(db: Session, client: Client, scope: str) -> None:
+    client.scope = check_scope(db, scope)
+    db.commit()
+
+
 def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_uris=(),
              backchannel_logout_uri: str | None = None, public: bool = False, scope: str = "openid profile email",
              grant_types=DEFAULT_GRANT_TYPES, id_token_alg: str = "RS256", subject_type: str = "public",
@@ -95,6 +111,7 @@ def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_u
         raise ClientSpecError(f"access tokens are signed with RS256 or ES256, not {access_token_alg!r}")
     if userinfo_alg not in (None, *ACCESS_TOKEN_ALGS):
         raise ClientSpecError(f"the userinfo is signed with RS256 or ES256, not {userinfo_alg!r}")
+    check_scope(db, scope)
     secret = None if public else secrets.token_urlsafe(32)
     client = Client(
         client_id=client_id or new_client_id(), name=name,

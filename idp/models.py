@@ -199,6 +199,8 @@ class RefreshToken(Base):
     scope: Mapped[str] = mapped_column(String(500))
     auth_time: Mapped[int] = mapped_column(Integer)
     sid: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    # The resources (RFC 8707) the authorization named: each may get tokens from this family.
+    resources: Mapped[list | None] = mapped_column(JSON, nullable=True)
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -311,6 +313,24 @@ class Upstream(Base):
     # Its identities are checked against the national registers (FranceConnect's are): a citizen who
     # lost their mailbox may then recover the account matching their identity in self-service.
     verifies_identity: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Resource(Base):
+    """A regional API (a resource server, RFC 8707): its identifier is the ``aud`` of the access
+    tokens meant for it, its scopes are its own (unique across resources), and it introspects tokens
+    with the credentials of its own client (``client_id``)."""
+
+    __tablename__ = "resources"
+
+    identifier: Mapped[str] = mapped_column(String(500), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    scope_descriptions: Mapped[dict] = mapped_column(JSON, default=dict)  # scope -> plain words for consent
+    access_token_alg: Mapped[str] = mapped_column(String(8), default="RS256")
+    access_token_ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: IDP_ACCESS_TOKEN_TTL
+    private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # not in discovery
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

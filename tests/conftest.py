@@ -269,8 +269,9 @@ def database_url(request, tmp_path, sqlite_template):
     url = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE audit_events, help_requests, pairwise_subjects, refresh_tokens, clients, "
-                          "upstream_identities, upstreams, federated_recoveries, users RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE audit_events, help_requests, pairwise_subjects, refresh_tokens, resources, "
+                          "clients, upstream_identities, upstreams, federated_recoveries, users "
+                          "RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 

@@ -129,7 +129,7 @@ def signed_in(browser) -> bool:
 def authorize_url(client_id: str, **params) -> str:
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
               "scope": "openid profile email", "state": "st-" + secrets.token_hex(4), **params}
-    return "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+    return "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
 
 
 def get_code(browser, client_id: str, username=None, password=PASSWORD, **params) -> dict:

@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from idp import resources
 from idp.oidc.pending import MAX_PENDING, PARAMETERS
 
 from helpers import REDIRECT_URI, authorize_url, csrf_token, make_client, make_user, query
@@ -71,11 +72,13 @@ def test_a_parameter_at_its_cap_is_accepted(client, rp):
     to_login_page(client.get(authorize_url(rp, state="s" * PARAMETERS["state"], nonce="n" * PARAMETERS["nonce"])))
 
 
-def test_one_browser_holds_at_most_a_few_pending_requests_of_bounded_size(client, redis, rp):
+def test_one_browser_holds_at_most_a_few_pending_requests_of_bounded_size(client, db, redis, rp):
     longest = {name: "v" * cap for name, cap in PARAMETERS.items()
                if name not in {"response_type", "client_id", "redirect_uri", "max_age", "code_challenge_method",
-                               "response_mode", "prompt", "scope", "code_challenge", "claims"}}
+                               "response_mode", "prompt", "scope", "code_challenge", "claims", "resource"}}
     longest["claims"] = '{"userinfo": {}}'.ljust(PARAMETERS["claims"])  # JSON, as it must be, of the longest length
+    longest["resource"] = "https://api.example.fr/".ljust(PARAMETERS["resource"], "v")  # registered, the longest
+    resources.add(db, identifier=longest["resource"], scope="api:read")
     for _ in range(3 * MAX_PENDING):
         to_login_page(client.post("/oauth/authorize", data=authorize_form(rp, **longest, junk="j" * 20_000)))
 

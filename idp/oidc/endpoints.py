@@ -10,6 +10,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from joserfc.jws import extract_compact
 
+from .. import resources
+from ..db import session as db_session
 from .context import provider
 from .tokens import IssuedToken, decode_access_token, deny_access_token, is_access_token_denied, lookup, revoke_family
 
@@ -34,7 +36,11 @@ class Introspection(IntrospectionEndpoint):
         return lookup(token_string, token_type_hint)
 
     def check_permission(self, token: IssuedToken, client, request) -> bool:
-        return token.check_client(client)  # a client sees only its own tokens
+        # A resource server sees the access tokens meant for it; a client, only its own tokens.
+        resource = resources.of_client(db_session(), client.get_client_id()) if not client.grant_types else None
+        if resource is not None:
+            return token.kind == "access_token" and token.aud == resource.identifier
+        return token.check_client(client)
 
     def introspect_token(self, token: IssuedToken) -> dict:
         body = {
@@ -49,6 +55,8 @@ class Introspection(IntrospectionEndpoint):
         }
         if token.jti:
             body["jti"] = token.jti
+        if token.aud:
+            body["aud"] = token.aud
         return body
 
 

@@ -18,9 +18,11 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, OpenIDToken
 from authlib.oidc.core.util import create_half_hash
-from flask import session
+from flask import g, session
+from flask import request as flask_request
 from joserfc import jwt
 
+from .. import resources
 from ..db import session as db_session
 from ..models import User, epoch
 from . import verified_claims
@@ -53,6 +55,7 @@ class AuthorizationCode:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     verified: dict | None = None  # verified_claims asked for, per target (idp/oidc/verified_claims.py)
+    resources: list[str] | None = None  # RFC 8707: the resources the authorization request named
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -99,6 +102,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             verified=verified_claims.requested(data.get("claims")) or None,  # checked at /oauth/authorize
+            resources=flask_request.values.getlist("resource") or None,  # checked at /oauth/authorize
         )
         ctx = provider()
         ctx.redis.set(ctx.keys("code", sha256(code)), json.dumps(asdict(record)), ex=ctx.config["IDP_AUTH_CODE_TTL"])
@@ -120,6 +124,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def delete_authorization_code(self, authorization_code) -> None:
         pass  # consumed by GETDEL in query_authorization_code
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        code = self.request.authorization_code
+        choose_target(code.scope, code.resources)
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
         user = db_session().get(User, authorization_code.user_id)
@@ -163,13 +172,21 @@ class S256CodeChallenge(CodeChallenge):
 class IdToken:
     """ID token claims and signature, shared by the code and refresh grants."""
 
+    def process_token(self, grant, response):
+        """An ID token whenever the grant is an ``openid`` one: a code exchanged for an API's token
+        (RFC 8707) still signs the citizen in."""
+        _, token, _ = response
+        if "openid" in _granted_scope(grant.request, token).split():
+            token["id_token"] = self.encode_id_token(token, grant.request)
+        return token
+
     def encode_id_token(self, token: dict, request) -> str:
         ctx = provider()
         client = request.client
         origin = request.authorization_code or request.refresh_token_record
         alg = client.id_token_signed_response_alg or "RS256"
         now = int(time.time())
-        claims = user_claims(request.user, client, token["scope"])
+        claims = user_claims(request.user, client, _granted_scope(request, token))
         claims.update(iss=ctx.issuer, aud=client.client_id, iat=now,
                       exp=now + ctx.config["IDP_ID_TOKEN_TTL"], auth_time=origin.auth_time)
         if getattr(origin, "nonce", None):
@@ -187,6 +204,13 @@ class IdToken:
         claims["at_hash"] = create_half_hash(token["access_token"], alg).decode()
         key = ctx.signing_keys.signing_key(alg)
         return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key)
+
+
+def _granted_scope(request, token: dict) -> str:
+    """The code's scope for a code exchange (its access token may be an API's, with that API's scopes
+    only); the token's for a refresh (which may narrow it)."""
+    code = request.authorization_code
+    return code.scope if code is not None else token.get("scope", "")
 
 
 def _verified_asked(ctx, origin) -> dict:
@@ -212,8 +236,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def validate_token_request(self):
         super().validate_token_request()
-        # Claimed only once every check passed, so a refused request does not burn the token.
         row = self.request.refresh_token.row
+        choose_target(self.request.payload.scope or row.scope, row.resources)
+        # Claimed only once every check passed, so a refused request does not burn the token.
         if not claim_refresh_token(row):
             revoke_family(row.family_id)  # another request used it a moment ago
             raise InvalidGrantError()
@@ -250,6 +275,21 @@ class RefreshTokenView:
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        choose_target(self.request.client.get_allowed_scope(self.request.payload.scope), None)
+
+
+def choose_target(granted: str, authorized: list[str] | None) -> None:
+    """Whom the access token of this token request is for (idp/resources.py), from its ``resource``
+    and the scope granted; kept for the token generator, which sees neither."""
+    asked = flask_request.form.getlist("resource")
+    if not asked and not any(scope not in resources.PROVIDER_SCOPES for scope in granted.split()) \
+            and not authorized:
+        g.token_target = resources.Target(None, granted)  # the provider's own scopes: no SQL to read
+        return
+    g.token_target = resources.target(db_session(), asked, granted, authorized)
 
 
 def new_family_id() -> str:

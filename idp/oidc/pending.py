@@ -6,7 +6,7 @@ and the request resumes at ``/oauth/authorize?…&resume=<id>``.
 Anyone can start a request without signing in, so what waits is bounded: only the
 parameters the provider understands (``PARAMETERS``), each refused above its length cap,
 and at most ``MAX_PENDING`` requests per browser, the oldest dropped first.  One browser
-thus holds at most ``MAX_PENDING × sum(PARAMETERS.values())`` characters (about 63 000).
+thus holds at most ``MAX_PENDING × sum(PARAMETERS.values())`` characters (about 55 000).
 
 A login counts as fresh for ``prompt=login`` and ``max_age`` when it was made after the
 request arrived: the request keeps the ``sid`` of the login the browser had then, and
@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from flask import request, session, url_for
 
 MAX_PENDING = 5
+MAX_RESOURCES = 5  # resources one request may name (each within the cap below)
 
 # The authorization parameters kept for the resumed request, with the longest value
 # accepted (characters).  Caps leave room for what relying parties really send: a
@@ -42,7 +43,7 @@ PARAMETERS = {
     "ui_locales": 64,
     "code_challenge": 128,
     "code_challenge_method": 16,
-    "resource": 2048,  # RFC 8707
+    "resource": 500,  # RFC 8707: a registered resource's identifier (idp/resources.py), 500 at most
     "claims": 4096,  # OpenID Connect Core §5.5, for verified_claims (verified_claims.MAX_REQUEST)
 }
 
@@ -68,6 +69,8 @@ def remember(pending_id: str | None) -> str:
     if pending_id not in pending:
         pending_id = secrets.token_urlsafe(12)
         params = {name: request.values[name] for name in PARAMETERS if name in request.values}
+        if len(named := request.values.getlist("resource")) > 1:  # RFC 8707 lets a request name several
+            params["resource"] = named[:MAX_RESOURCES]
         pending[pending_id] = {"params": params, "created": time.time(), "login": session.get("sid")}
         while len(pending) > MAX_PENDING:
             pending.pop(min(pending, key=lambda k: pending[k]["created"]))
@@ -88,7 +91,7 @@ def resume_url(pending_id: str | None) -> str | None:
     if not waiting:
         return None
     # Built by hand: url_for would read names such as _external among the parameters.
-    return url_for("oidc.authorize") + "?" + urlencode({**waiting["params"], "resume": pending_id})
+    return url_for("oidc.authorize") + "?" + urlencode({**waiting["params"], "resume": pending_id}, doseq=True)
 
 
 def mark_consented(pending_id: str) -> None:

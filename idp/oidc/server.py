@@ -6,17 +6,19 @@ import datetime as dt
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidScopeError
 from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask
 
 from ..db import session as db_session
 from ..models import RefreshToken, utcnow
+from ..resources import PROVIDER_SCOPES, unknown_scopes
 from . import endpoints, grants, verified_claims
 from .context import provider
 from .tokens import AccessTokenGenerator, link_access_token, own_token_claims, sha256
 
-SCOPES = ["openid", "profile", "email", "address", "phone", "idp:admin"]
+SCOPES = list(PROVIDER_SCOPES)
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
@@ -27,6 +29,12 @@ class AuthorizationServer(FlaskAuthorizationServer):
         oauth_request = super().create_oauth2_request(request)
         oauth_request.refresh_token_record = None  # set by the refresh grant
         return oauth_request
+
+    def validate_requested_scope(self, scope):
+        """The provider's scopes and the registered resources' (read from SQL only when asked)."""
+        names = (scope or "").split()
+        if any(name not in PROVIDER_SCOPES for name in names) and unknown_scopes(db_session(), names):
+            raise InvalidScopeError()
 
 
 class Issuer(IssuerParameter):
@@ -74,7 +82,9 @@ def _store_refresh_token(token: dict, request, family_id: str) -> None:
         family_id=family_id,
         client_id=request.client.client_id,
         user_id=request.user.id,
-        scope=previous.scope if previous else token["scope"],  # RFC 6749 §6: rotation keeps the grant's scope
+        # RFC 6749 §6: rotation keeps the grant's scope (the code's: its access token may be an API's).
+        scope=previous.scope if previous else origin.scope,
+        resources=previous.resources if previous else origin.resources,
         auth_time=origin.auth_time,
         sid=origin.sid,
         issued_at=now,

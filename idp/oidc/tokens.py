@@ -17,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from flask import g
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
@@ -47,20 +48,45 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         )
         self.ttl = ttl
 
+    def generate(self, grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
+        """The token response, for the audience the grant chose (idp/resources.py): an API's token
+        carries that API's scopes only, and lives as long as the API says."""
+        scope = self.get_allowed_scope(client, scope)
+        target = g.get("token_target")
+        if target is not None:
+            # Narrowed here, after what the client may have (an empty scope passed on would mean "all").
+            scope = target.scope if target.identifier else " ".join(
+                name for name in scope.split() if name in target.scope.split())
+            expires_in = target.ttl or expires_in
+        token = {"token_type": "Bearer",
+                 "access_token": self.access_token_generator(client=client, grant_type=grant_type, user=user,
+                                                             scope=scope)}
+        expires_in = expires_in or self._get_expires_in(client, grant_type)
+        if expires_in:
+            token["expires_in"] = expires_in
+        if include_refresh_token and self.refresh_token_generator:
+            token["refresh_token"] = self.refresh_token_generator(client=client, grant_type=grant_type, user=user,
+                                                                  scope=scope)
+        if scope:
+            token["scope"] = scope
+        return token
+
     def access_token_generator(self, client, grant_type, user, scope):
         # The claims of RFC 9068 §2.2, as Authlib's generator writes them, with the key of the
-        # client's algorithm and the key object kept imported (no JWKS import per token).
-        alg = getattr(client, "access_token_alg", None) or ACCESS_TOKEN_ALG
+        # algorithm of the client or of the resource, and the key object kept imported (no JWKS
+        # import per token).
+        target = g.get("token_target")
+        alg = (target and target.alg) or getattr(client, "access_token_alg", None) or ACCESS_TOKEN_ALG
         now = int(time.time())
         claims = {
             "iss": self.issuer,
-            "exp": now + self.ttl,
+            "exp": now + ((target and target.ttl) or self.ttl),
             "client_id": client.get_client_id(),
             "iat": now,
             "jti": secrets.token_urlsafe(16),
             "scope": scope,
             "sub": subject_for(user, client) if user else client.get_client_id(),
-            "aud": client.get_client_id(),
+            "aud": (target and target.identifier) or client.get_client_id(),
         }
         key = provider().signing_keys.signing_key(alg)
         return jwt.encode({"alg": alg, "typ": "at+jwt", "kid": key.kid}, claims, key, algorithms=[alg])
@@ -241,6 +267,7 @@ class IssuedToken:
     jti: str | None = None
     family_id: str | None = None
     revoked: bool = False
+    aud: str | None = None  # an access token's audience: its client, or the resource it is for
 
     def check_client(self, client) -> bool:
         return client.get_client_id() == self.client_id
@@ -272,7 +299,7 @@ def _access_token(token_string: str) -> IssuedToken | None:
         return None
     return IssuedToken(
         "access_token", claims["client_id"], claims.get("scope", ""), claims["exp"], claims["iat"],
-        claims["sub"], jti=claims["jti"], revoked=is_access_token_denied(claims["jti"]),
+        claims["sub"], jti=claims["jti"], revoked=is_access_token_denied(claims["jti"]), aud=claims.get("aud"),
     )
 
 

@@ -12,14 +12,15 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
 from authlib.oauth2.rfc6750 import InvalidTokenError
-from authlib.oidc.core.errors import LoginRequiredError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from joserfc import jwt
 
-from .. import audit_log
+from .. import audit_log, resources
+from ..db import session as db_session
 from ..forms import ConsentForm, LogoutForm
 from ..login_state import current_user
 from ..plugins import hooks
@@ -64,7 +65,7 @@ def allow_cross_origin(response):
 @bp.get("/.well-known/openid-configuration")
 def discovery():
     # The same document for every request: built once per process, again if what it depends on changes.
-    depends_on = (provider().issuer, hooks().signup_url, tuple(server().scopes_supported))
+    depends_on = (provider().issuer, hooks().signup_url, tuple(_scopes_supported()))
     cached = current_app.extensions.get("idp.discovery")
     if cached is None or cached[0] != depends_on:
         cached = current_app.extensions["idp.discovery"] = (depends_on, json.dumps(metadata()))
@@ -72,6 +73,11 @@ def discovery():
     response.cache_control.public = True  # public and the same for everyone, like the keys
     response.cache_control.max_age = 300
     return response
+
+
+def _scopes_supported() -> list[str]:
+    """The provider's scopes, then the resources' (a private resource's left out)."""
+    return [*server().scopes_supported, *resources.public_scopes(db_session())]
 
 
 def metadata() -> dict:
@@ -86,7 +92,7 @@ def metadata() -> dict:
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "end_session_endpoint": f"{issuer}/oauth/logout",
-        "scopes_supported": server().scopes_supported,
+        "scopes_supported": _scopes_supported(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -129,6 +135,7 @@ def authorize():
         grant = server().get_consent_grant(end_user=user)
         _refuse_too_long()
         _check_claims_request(grant)
+        _check_resources(grant)
         max_age = _max_age()
     except OAuth2Error as error:
         return authorization_error(error)
@@ -140,16 +147,33 @@ def authorize():
         if "none" in prompts:
             return authorization_error(LoginRequiredError(redirect_uri=grant.redirect_uri))
         return redirect(url_for("login.login", rid=pending.remember(pending_id)))
-    if "consent" in prompts and not pending.get(pending_id).get("consented"):
+    asked = grant.client.get_allowed_scope(grant.request.scope).split()
+    apis = _apis_asked(asked)
+    new_for_apis = apis and not _consented_before(user, grant.client.client_id, apis)
+    if new_for_apis and "none" in prompts:
+        return authorization_error(ConsentRequiredError(redirect_uri=grant.redirect_uri))
+    if ("consent" in prompts or new_for_apis) and not pending.get(pending_id).get("consented"):
         form = ConsentForm(rid=pending.remember(pending_id))
-        return render_template("oidc/consent.html", form=form, client=grant.client, scopes=grant.request.scope.split())
+        return render_template("oidc/consent.html", form=form, client=grant.client,
+                               scopes=[scope for scope in asked if scope in resources.PROVIDER_SCOPES],
+                               apis=_apis_described(apis))
     response = server().create_authorization_response(grant=grant, grant_user=user)
     pending.forget(pending_id)
     if response.status_code == 302 and "code=" in response.location:
-        _remember_service(user, grant.client.client_id)
+        _remember_service(user, grant.client.client_id, sorted(apis))
     if request.method == "POST":
         response.status_code = 303
     return response
+
+
+def _check_resources(grant) -> None:
+    """RFC 8707: each ``resource`` named must be a registered resource."""
+    named = request.values.getlist("resource")
+    if named:
+        try:
+            resources.check_requested(db_session(), named)
+        except resources.InvalidTargetError as error:
+            raise resources.InvalidTargetError(error.description, redirect_uri=grant.redirect_uri) from None
 
 
 def _check_claims_request(grant) -> None:
@@ -160,12 +184,37 @@ def _check_claims_request(grant) -> None:
         raise InvalidRequestError(str(error), redirect_uri=grant.redirect_uri) from None
 
 
-def _remember_service(user, client_id: str) -> None:
-    """This session signed in to ``client_id``: back-channel logout will tell it when the session ends."""
+def _remember_service(user, client_id: str, api_scopes: list[str]) -> None:
+    """This session signed in to ``client_id``: back-channel logout will tell it when the session ends.
+    The APIs' scopes granted go with the audit event: the account's list of services shows them, and
+    a later request for them is not asked again."""
     services = set(session.get("clients", []))
     if client_id not in services:
         session["clients"] = sorted(services | {client_id})
-    audit_log.record("authorization.granted", user_id=user.id, client_id=client_id)
+    audit_log.record("authorization.granted", user_id=user.id, client_id=client_id,
+                     **({"api_scopes": api_scopes} if api_scopes else {}))
+
+
+def _apis_asked(scopes: list[str]) -> dict[str, object]:
+    """The scopes asked that are resources', each with its resource (no SQL for the provider's own)."""
+    if all(scope in resources.PROVIDER_SCOPES for scope in scopes):
+        return {}
+    return resources.scope_owners(db_session(), scopes)
+
+
+def _consented_before(user, client_id: str, apis: dict) -> bool:
+    from ..account_services import granted_api_scopes  # the account's list of services reads the same
+
+    return set(apis) <= set(granted_api_scopes(user.id, client_id))
+
+
+def _apis_described(apis: dict) -> list[dict]:
+    """For the consent page: each API by name, with the plain words of each scope asked."""
+    by_resource: dict[str, dict] = {}
+    for scope, resource in apis.items():
+        entry = by_resource.setdefault(resource.identifier, {"name": resource.name, "scopes": []})
+        entry["scopes"].append(resource.scope_descriptions.get(scope) or scope)
+    return list(by_resource.values())
 
 
 def _sign_up(prompts: set[str], grant):
