@@ -52,8 +52,34 @@ def services_of(user: User) -> list[dict]:
         RefreshToken.used_at.is_(None), RefreshToken.expires_at > utcnow())))
     found = [{"client_id": client_id, "name": clients[client_id].name,
               "last_sign_in": moments[last[client_id]].replace(tzinfo=dt.UTC).astimezone(PARIS),
-              "offline": client_id in offline} for client_id in listed if client_id in clients]
+              "offline": client_id in offline, "apis": _apis_granted(user.id, client_id)}
+             for client_id in listed if client_id in clients]
     return sorted(found, key=lambda service: service["last_sign_in"], reverse=True)
+
+
+def granted_api_scopes(user_id: int, client_id: str) -> list[str]:
+    """The APIs' scopes the citizen granted this service, since they last removed its access."""
+    db = db_session()
+    removed = db.scalar(select(func.max(AuditEvent.id)).where(
+        AuditEvent.user_id == user_id, AuditEvent.client_id == client_id, AuditEvent.action == REMOVED)) or 0
+    granted = db.scalars(select(AuditEvent.details).where(
+        AuditEvent.user_id == user_id, AuditEvent.client_id == client_id, AuditEvent.action == GRANTED,
+        AuditEvent.id > removed))
+    return sorted({scope for details in granted for scope in (details or {}).get("api_scopes", [])})
+
+
+def _apis_granted(user_id: int, client_id: str) -> list[dict]:
+    """What the service may do through the regional APIs, in the words given at their registration."""
+    scopes = granted_api_scopes(user_id, client_id)
+    if not scopes:
+        return []
+    from .resources import scope_owners
+
+    described: dict[str, dict] = {}
+    for scope, resource in scope_owners(db_session(), scopes).items():
+        entry = described.setdefault(resource.identifier, {"name": resource.name, "scopes": []})
+        entry["scopes"].append(resource.scope_descriptions.get(scope) or scope)
+    return list(described.values())
 
 
 @bp.route("/account/services", methods=["GET", "POST"])

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import update
 
-from idp import federated_recovery, upstreams
+from idp import federated_recovery, resources, upstreams
 from idp.email_change import CANCEL as EMAIL_CANCEL
 from idp.models import AuditEvent, FederatedRecovery, utcnow
 from idp.one_time_tokens import one_time_tokens
@@ -223,6 +223,14 @@ def recovery_waiting(v: Visit) -> str:
     return f"/recovery/federated/cancel/{v.token(federated_recovery.CANCEL, recovery_id=waiting.id)}"
 
 
+def consent_for_an_api(v: Visit):
+    """A service asking for a regional API's scope on the citizen's behalf: the consent page names the API."""
+    resources.add(v.db, identifier="https://paiements.region.example.fr/api", scope="payments:read",
+                  name="Paiements", descriptions=["payments:read=Voir vos paiements"])
+    client_id, _secret = make_client(v.db, name="Transports scolaires", scope="openid payments:read")
+    v.goto(authorize_url(client_id, scope="openid payments:read"))
+
+
 def recovery_cancelled(v: Visit):
     v.goto(recovery_waiting(v))
     v.submit()
@@ -413,6 +421,7 @@ PAGES = [
     Page("email-cancel/invalid-link", f"/account/email/cancel/{UNKNOWN_TOKEN}", "main [role=alert]"),
     Page("consent/form", lambda v: v.goto(authorize_url(v.service(), prompt="consent")), "main button[name=deny]",
          signed_in=True),
+    Page("consent/with-an-api", consent_for_an_api, "main ul[data-api]", signed_in=True),
     Page("logout-confirm/form", "/oauth/logout", "main form[action='/logout']", signed_in=True),
     Page("protocol-error/bad-redirect-uri",
          lambda v: v.goto(authorize_url(v.service(), redirect_uri="https://elsewhere.example/cb")), "main code"),
