@@ -35,6 +35,8 @@ from . import (
     mail,
     metrics,
     one_time_tokens,
+    passkey_script,
+    passkeys,
     password_toggle,
     plugins,
     protocol_endpoints,
@@ -122,6 +124,7 @@ def _attach_web(app: Flask) -> None:
     i18n.init_app(app)
     form_errors.init_app(app)
     password_toggle.init_app(app)
+    passkey_script.init_app(app)
     theme.init_app(app)
     help_contact.init_app(app)
     relying_party.init_app(app)
@@ -140,6 +143,7 @@ def _attach_web(app: Flask) -> None:
     for page in (account_services, account_sessions, account_export, account_deletion, account_identities):
         app.register_blueprint(page.bp)
     app.register_blueprint(second_factor.bp)
+    app.register_blueprint(passkeys.bp)
     app.register_blueprint(federation_views.bp)
     federated_recovery.init_app(app)
     admin.init_app(app, csrf)

@@ -65,7 +65,9 @@ PHONE = Regexp(r"^\+?[0-9 .()-]{6,31}$", message=_l("Enter a phone number, for e
 
 class LoginForm(Form):
     username = StringField(_l("Identifier or e-mail address"), validators=[DataRequired(ENTER_LOGIN), at_most(254)],
-                           render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
+                           # "webauthn": the browser may offer the passkeys it holds in this field's autofill
+                           render_kw={"autocomplete": "username webauthn", "autocapitalize": "none",
+                                      "spellcheck": "false"})
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), at_most(1024)],
                              render_kw={"autocomplete": "current-password"})
     shared_computer = BooleanField(_l("Shared computer: don't keep me signed in"))
@@ -212,6 +214,17 @@ class IdentityUnlinkForm(Form):
     identity = HiddenField(validators=[DataRequired(), Length(max=12), Regexp(r"[0-9]+")])
     current_password = PasswordField(_l("Current password"), validators=[Optional(), Length(max=1024)],
                                      render_kw={"autocomplete": "current-password"})
+
+
+class PasskeyForm(Form):
+    """"Mes clés d'accès": adding (the password, then the browser's ceremony), renaming, removing
+    (``remove`` is the passkey's number, with the password)."""
+
+    current_password = PasswordField(_l("Current password"), validators=[Optional(), Length(max=1024)],
+                                     render_kw={"autocomplete": "current-password"})
+    passkey = HiddenField(validators=[Optional(), Length(max=12), Regexp(r"^[0-9]*$")])
+    remove = HiddenField(validators=[Optional(), Length(max=12), Regexp(r"^[0-9]*$")])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=64)])
 
 
 class AccountDeletionForm(Form):

@@ -99,6 +99,26 @@ class SecondFactor(Base):
     confirmed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Passkey(Base):
+    """A WebAuthn discoverable credential (a passkey) of a citizen: its id and public key (COSE), the
+    authenticator's counter and model (AAGUID), and what the citizen calls it."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url, as browsers send it
+    public_key: Mapped[str] = mapped_column(Text)  # the COSE key, base64url of its CBOR
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    transports: Mapped[list] = mapped_column(JSON, default=list)
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class RecoveryCode(Base):
     """One single-use recovery code of a second factor, salted and hashed (``idp.totp``)."""
 

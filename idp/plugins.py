@@ -33,6 +33,8 @@ class Hooks:
     pending_login: list[Callable[[Any], str | None]] = field(default_factory=list)
     #: ``f(user)`` mails the citizen a link to choose a new password (the help desk asks for it)
     send_reset_link: Callable[[Any], None] | None = None
+    #: ``f(user, since) -> url`` of a new "it was not me" link for a notice (a passkey added or removed)
+    not_me_link: Callable[..., str] | None = None
     enabled: list[str] = field(default_factory=list)
 
 

@@ -8,12 +8,15 @@ except what a view declares cacheable itself: the public documents, discovery an
 
 from flask import Flask, g
 
+from .passkey_script import SOURCE as PASSKEYS
 from .password_toggle import SOURCE as PASSWORD_TOGGLE
 
-# The one script allowed is the "show password" button's, by its hash (see password_toggle);
-# 'self' for styles, images and fonts: the theme's files, served at /theme/ (idp/theme.py).
-CSP = ("default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; img-src {images}; "
-       "font-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+# The scripts allowed are the "show password" button's and the passkeys' (on the pages that have
+# them), by their hashes (see password_toggle and passkey_script);
+# 'self' for styles, images and fonts: the theme's files, served at /theme/ (idp/theme.py); 'self'
+# for the passkeys' script's two JSON steps (connect-src).
+CSP = ("default-src 'none'; script-src {scripts}; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src {images}; font-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 IMAGES = ("'self'", "data:")
 
 
@@ -24,7 +27,8 @@ def allow_images_from(origin: str) -> None:
 
 
 def csp() -> str:
-    return CSP.format(scripts=PASSWORD_TOGGLE, images=" ".join([*IMAGES, *sorted(g.get("image_origins", ()))]))
+    images = " ".join([*IMAGES, *sorted(g.get("image_origins", ()))])
+    return CSP.format(scripts=f"{PASSWORD_TOGGLE} {PASSKEYS}", images=images)
 
 
 def add(response):

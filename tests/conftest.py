@@ -270,7 +270,7 @@ def database_url(request, tmp_path, sqlite_template):
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE audit_events, help_requests, pairwise_subjects, refresh_tokens, resources, "
-                          "clients, upstream_identities, upstreams, federated_recoveries, users "
+                          "clients, upstream_identities, upstreams, federated_recoveries, passkeys, users "
                           "RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url

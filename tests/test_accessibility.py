@@ -27,7 +27,7 @@ from sqlalchemy import update
 
 from idp import federated_recovery, resources, upstreams
 from idp.email_change import CANCEL as EMAIL_CANCEL
-from idp.models import AuditEvent, FederatedRecovery, utcnow
+from idp.models import AuditEvent, FederatedRecovery, Passkey, utcnow
 from idp.one_time_tokens import one_time_tokens
 from idp.upstream_identities import link
 from plugins.recovery.requests import NOT_ME
@@ -236,6 +236,17 @@ def recovery_cancelled(v: Visit):
     v.submit()
 
 
+def passkey_remove_refused(v: Visit):
+    """A passkey listed, and its removal refused for a wrong password."""
+    v.db.add(Passkey(user_id=v.citizen.id, credential_id="Y3JlZGVudGlhbA", public_key="x", sign_count=0,
+                     transports=[], aaguid="00000000-0000-0000-0000-000000000000", backup_eligible=False,
+                     backed_up=False, name="Mon téléphone"))
+    v.db.commit()
+    v.goto("/account/passkeys")
+    v.page.fill("main [name=current_password] >> nth=0", "not the password at all")
+    v.submit("main li[data-passkey] form:nth-of-type(2)")
+
+
 def identities_listed(v: Visit):
     link(v.db, v.citizen, "https://fcp.integ01.dev-franceconnect.fr/api/v1", "sub-1", "franceconnect")
     v.goto("/account/identities")
@@ -407,6 +418,8 @@ PAGES = [
     Page("help-cancel/done", help_cancelled, "main [role=status]"),
     Page("help-cancel/invalid-link", f"/recovery/help/cancel/{UNKNOWN_TOKEN}", "main [role=alert]"),
     Page("account/signed-in", "/account", "main #given_name", signed_in=True),
+    Page("account-passkeys/empty", "/account/passkeys", "main #current_password", signed_in=True),
+    Page("account-passkeys/wrong-password", passkey_remove_refused, "main [role=alert]", signed_in=True),
     Page("account-identities/list", identities_listed, "main [data-identity]", signed_in=True),
     Page("account-identities/errors", identities_errors, "main .field-error", signed_in=True),
     Page("account/errors", account_errors, "main .field-error", signed_in=True),

@@ -204,9 +204,10 @@ def test_the_page_csp_allows_the_themes_files_and_nothing_from_elsewhere(client)
     assert directives["style-src"] == "'self' 'unsafe-inline'"
     assert directives["img-src"] == "'self' data:"
     assert directives["font-src"] == "'self'"
+    from idp.passkey_script import SOURCE as PASSKEYS
     from idp.password_toggle import SOURCE
 
-    assert directives["script-src"] == SOURCE  # the show-password button's hash, nothing else
+    assert directives["script-src"] == f"{SOURCE} {PASSKEYS}"  # the site's two scripts' hashes, nothing else
 
 
 def contrast(first: str, second: str) -> float:

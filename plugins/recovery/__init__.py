@@ -39,6 +39,7 @@ def init_app(app: Flask, hooks: Hooks) -> None:
     hooks.pending_login.append(signup.pending_login)
     hooks.signup_url = signup.signup_url
     hooks.send_reset_link = lambda user: requests.send_reset_link(user, None, rid=None)
+    hooks.not_me_link = requests.not_me_link
 
 
 def _login_links() -> list[tuple[str, str]]:

@@ -65,6 +65,14 @@ def identifier_requested(payload: dict) -> None:
     audit_log.record("recovery.identifier_requested", user_id=user.id)
 
 
+def not_me_link(user: User, since: float | None = None) -> str:
+    """A new "it was not me" link for a notice mailed to the citizen (what it undoes: see views.not_me);
+    ``since``: when the disputed change was made, if before now (the passkeys added since go)."""
+    token = one_time_tokens().issue(user.id, NOT_ME, current_app.config["IDP_NOTICE_TOKEN_TTL"],
+                                    data={"since": since} if since else None)
+    return mail.link("recovery.not_me", token=token)
+
+
 def password_changed(user: User, reason: str) -> None:
     """Tell the citizen, with a link that undoes a change they did not make (a password switched off
     by "not me" needs no notice: whoever switched it off is mailed a reset link)."""
