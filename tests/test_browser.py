@@ -98,3 +98,12 @@ def test_a_citizen_signs_in_with_franceconnect_and_returns_to_the_service(browse
         assert page.url.startswith(f"{rp}/callback?"), page.url  # back at the service, signed in here
         received = parse_qs(urlparse(page.url).query)
         assert received["state"] == ["abc"] and received["code"]
+
+
+def test_without_javascript_the_passkey_button_stays_hidden(browser, live):
+    """The button is the script's to show, where WebAuthn works; the theme's button rules must not show it."""
+    idp, _ = live
+    browser.goto(f"{idp}/login")
+    assert browser.locator("[data-passkey-login]").count() == 1
+    assert not browser.locator("[data-passkey-login]").is_visible()
+    assert browser.get_by_role("button", name="Se connecter", exact=True).is_visible()
