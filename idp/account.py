@@ -42,6 +42,9 @@ ACTIVITY = {
     "account.service_removed": _l("Access removed from a service"),
     "account.session_closed": _l("Session closed"),
     "account.exported": _l("Personal data downloaded"),
+    "passkey.added": _l("Passkey added"),
+    "passkey.removed": _l("Passkey removed"),
+    "passkey.removed_disputed": _l("Passkeys removed after a disputed change"),
 }
 NAMES_SERVICE = ("authorization.granted", "account.service_removed")  # the line reads "...: <service>"
 ACTIVITY_SHOWN = 10

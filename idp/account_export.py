@@ -1,9 +1,10 @@
 """Télécharger mes données: the citizen's data as one JSON file (RGPD art. 15, access, and art. 20,
 portability).
 
-It holds the account's personal fields, the services signed in to and the authorizations they
-hold, the open sessions, the help requests filed about the account, and every audit event
-about the citizen.  Never a secret: no password hash, no token or session id, no token hash.
+It holds the account's personal fields, the passkeys (names and dates), the services signed in
+to and the authorizations they hold, the open sessions, the help requests filed about the account, and every audit event
+about the citizen.  Never a secret: no password hash, no token or session id, no token hash, no passkey's key or
+credential id.
 A signed-in session is enough, as with Keycloak's and Ory's account pages; each download is
 throttled, recorded in the audit log and shown in the account's recent activity.
 """
@@ -23,6 +24,7 @@ from .admin.users import as_dict
 from .db import session as db_session
 from .login_state import current_user, sign_in_first
 from .models import AuditEvent, HelpRequest, RefreshToken, User, utcnow
+from .passkeys import passkeys_of
 
 bp = Blueprint("account_export", __name__)
 FILE_NAME = "mes-donnees-sesame.json"
@@ -45,7 +47,7 @@ def export():
 
 def everything_about(user: User) -> dict:
     account = {key: value for key, value in as_dict(user).items() if key != "id"}
-    return {"exported_at": _iso(utcnow()), "account": account,
+    return {"exported_at": _iso(utcnow()), "account": account, "passkeys": _passkeys(user),
             "services": [{**service, "last_sign_in": service["last_sign_in"].isoformat()}
                          for service in services_of(user)],
             "authorizations": _authorizations(user), "sessions": _sessions(user),
@@ -63,6 +65,12 @@ def _authorizations(user: User) -> list[dict]:
     return [{"client_id": row.client_id, "scope": row.scope, "issued_at": _iso(row.issued_at),
              "expires_at": _iso(row.expires_at), "used_at": _iso(row.used_at), "revoked_at": _iso(row.revoked_at)}
             for row in rows]
+
+
+def _passkeys(user: User) -> list[dict]:
+    """Each passkey as the citizen's list shows it: never its public key, credential id or counter."""
+    return [{"name": row.name, "added_at": _iso(row.created_at), "last_used_at": _iso(row.last_used_at),
+             "synced": row.backed_up} for row in passkeys_of(user)]
 
 
 def _sessions(user: User) -> list[dict]:

@@ -9,6 +9,7 @@ revocation, which whoever holds the account now can cause, does not drop it.  Us
     restore the old address (verified) ──▶ drop the later "not me" links (their addresses came after)
       ──▶ switch the password off, end every session, refresh token and link
       ──▶ mail a reset link to the restored address
+      (and, first, whatever the link says: the passkeys added since the change are removed)
 
 so the person who changed the address can neither sign in nor undo the undo.
 
@@ -59,6 +60,9 @@ def tell_old_address(user: User, old_address: str, new_address: str, by_help_des
 def undo(user: User, link: OneTimeToken) -> str:
     """Undo the change ``link`` was mailed about: RESTORED, FROZEN (a help-desk change: see the
     module's docstring), or TAKEN (another active account uses the old address; nothing changed)."""
+    from .passkeys import remove_added_since
+
+    remove_added_since(user, link.issued_at, why="email-change-disputed")  # passkeys are no door back in
     if link.data.get("by_help_desk"):
         return _freeze(user)
     old_address = link.data["email"]

@@ -12,7 +12,7 @@ from .digests import typed_login
 from .forms import LoginForm, LogoutForm
 from .login_state import current_user, local_path
 from .models import SecondFactor, User
-from .oidc import backchannel, pending
+from .oidc import acr, backchannel, pending
 from .passwords import hash_password, needs_rehash, verify_password
 from .plugins import hooks
 from .ratelimit import limiter
@@ -71,13 +71,15 @@ def complete_login(user: User, amr: list[str], *, shared_computer: bool, rid: st
     """Every factor checked: sign in, and go back where the citizen was going.  ``kept`` goes into the
     new session (a sign-in through an upstream provider keeps what logging out there will need)."""
     from .federation_views import take_link_offer
+    from .passkeys import offer_after_login
 
     take_link_offer(user)  # before begin_login, which keeps none of the session's other keys
     begin_login(session, user.id, amr, shared_computer=shared_computer)
     session.update(kept or {})
     audit_log.record("login.success", user_id=user.id, amr=amr,
                      client_id=pending.get(rid).get("params", {}).get("client_id"))
-    return redirect(pending.resume_url(rid) or local_path(next_path) or url_for("login.home"), 303)
+    destination = pending.resume_url(rid) or local_path(next_path) or url_for("login.home")
+    return redirect(offer_after_login(user, amr, destination) or destination, 303)
 
 
 def _failed(attempt: login_throttle.Attempt, user: User | None, typed: str, *, counted: bool,
@@ -102,8 +104,9 @@ def _login_page(form: LoginForm, error: str | None = None, status: int = 200):
     links = [link for hook in hooks().login_links for link in hook()]
     from .federation_views import link_offer
 
-    return render_template("login/login.html", form=form, error=error, links=links,
-                           upstreams=_upstreams(), link_offer=link_offer()), status
+    asked = pending.get(form.rid.data).get("params", {}).get("acr_values")
+    return render_template("login/login.html", form=form, error=error, links=links, upstreams=_upstreams(),
+                           link_offer=link_offer(), two_factors_asked=acr.wants_two_factors(asked)), status
 
 
 def _upstreams() -> list:

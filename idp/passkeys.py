@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import time
 from urllib.parse import urlparse
 
 from fido2.server import Fido2Server
@@ -41,7 +42,7 @@ from fido2.webauthn import (
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from . import audit_log, mail
 from .account import current_password_refused
@@ -53,6 +54,7 @@ from .login_state import current_user, sign_in_first
 from .models import Passkey, User, utcnow
 from .oidc import pending
 from .oidc.tokens import sha256
+from .passkey_names import provider_name
 from .plugins import hooks
 from .ratelimit import limiter
 from .theme import brand_name
@@ -61,6 +63,8 @@ bp = Blueprint("passkeys", __name__)
 STATE_TTL = 300  # seconds for a ceremony: five minutes
 CEREMONY = "passkey_ceremony"  # in the browser's session: which ceremony, and its state's key
 MAX_CREDENTIAL_ID = 1023  # bytes (WebAuthn Level 3 caps credential ids)
+OFFER = "passkey_offer"  # in the session: the offer after a sign-up or a reset, until when, and where next
+OFFER_TTL = 300  # seconds after that sign-in during which one click adds a passkey without the password
 
 
 class PasskeyError(Exception):
@@ -122,6 +126,18 @@ def passkeys_of(user: User) -> list[Passkey]:
                                      .order_by(Passkey.created_at, Passkey.id)))
 
 
+def remove_added_since(user: User, since: float, why: str) -> int:
+    """A disputed change ("Ce n'était pas moi", an address change undone or frozen): the passkeys
+    added since it may be the intruder's, so they go; how many went."""
+    moment = dt.datetime.fromtimestamp(since, dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    db = db_session()
+    removed = db.execute(delete(Passkey).where(Passkey.user_id == user.id, Passkey.created_at >= moment)).rowcount
+    db.commit()
+    if removed:
+        audit_log.record("passkey.removed_disputed", user_id=user.id, count=removed, why=why)
+    return removed
+
+
 def begin_registration(user: User) -> dict:
     existing = [PublicKeyCredentialDescriptor(type=PublicKeyCredentialType.PUBLIC_KEY,
                                               id=websafe_decode(row.credential_id)) for row in passkeys_of(user)]
@@ -151,7 +167,8 @@ def finish_registration(user: User, answer: dict) -> Passkey:
                   transports=[str(t)[:16] for t in transports][:8] if isinstance(transports, list) else [],
                   aaguid=str(credential.aaguid), backup_eligible=bool(data.flags & data.FLAG.BE),
                   backed_up=bool(data.flags & data.FLAG.BS),
-                  name=_("Passkey of %(date)s", date=utcnow().strftime("%d/%m/%Y"))[:64])
+                  name=(provider_name(str(credential.aaguid))
+                        or _("Passkey of %(date)s", date=utcnow().strftime("%d/%m/%Y")))[:64])
     db = db_session()
     db.add(row)
     db.commit()
@@ -233,6 +250,35 @@ def _signed_in_user() -> User | None:
     return user if user is not None and user.is_active else None
 
 
+def offer_after_login(user: User, amr: list[str], destination: str) -> str | None:
+    """Right after a sign-up's or a reset's first sign-in with the new password (the flag
+    ``offer_passkey`` the confirmation and reset pages set), the page that offers a passkey in one
+    click, then ``destination``; None when there is nothing to offer."""
+    if not session.pop("offer_passkey", False) or "pwd" not in amr or passkeys_of(user):
+        return None
+    session[OFFER] = {"until": int(time.time()) + OFFER_TTL, "next": destination}
+    return url_for("passkeys.offer")
+
+
+def _offered() -> dict | None:
+    """The offer this session holds, while it is valid: the password was typed at this sign-in."""
+    offer = session.get(OFFER)
+    return offer if isinstance(offer, dict) and offer.get("until", 0) > time.time() else None
+
+
+@bp.get("/account/passkeys/offer")
+def offer():
+    """"Next time, nothing to remember": one button adds a passkey, a link goes on without."""
+    user = current_user()
+    if user is None:
+        return sign_in_first()
+    offered = _offered()
+    later = offered["next"] if offered else url_for("login.home")
+    if offered is None or passkeys_of(user):
+        return redirect(later, 303)
+    return render_template("account/passkey_offer.html", form=PasskeyForm(), later=later)
+
+
 @bp.post("/account/passkeys/options")
 @limiter.limit(lambda: current_app.config["IDP_LOGIN_RATE_LIMIT"])
 def register_options():
@@ -241,6 +287,8 @@ def register_options():
         return jsonify(error="login_required"), 401
     answer = request.get_json(silent=True) or {}
     password = answer.get("current_password") if isinstance(answer, dict) else None
+    if not password and _offered():  # the password was typed moments ago, at this very sign-in
+        return jsonify(begin_registration(user))
     refused = current_password_refused(user, password[:1024]) if isinstance(password, str) and password else \
         (400, _("Enter your current password to add a passkey."))
     if refused:
@@ -264,7 +312,8 @@ def register_verify():
         return _json_error(error)
     _tell(user, True, _l("A passkey was added to your %(brand)s account", brand=brand_name()), row)
     flash(_("Your passkey is added: next time, sign in with it."))
-    return jsonify(id=row.id, name=row.name)
+    offered = session.pop(OFFER, None)
+    return jsonify(id=row.id, name=row.name, next=offered["next"] if isinstance(offered, dict) else None)
 
 
 def _tell(user: User, added: bool, subject, row: Passkey) -> None:
@@ -275,6 +324,11 @@ def _tell(user: User, added: bool, subject, row: Passkey) -> None:
     link = hooks().not_me_link(user, since) if hooks().not_me_link else None
     mail.send(user.email, "account/passkey_changed", subject, user=user, added=added, passkey=row.name, link=link,
               days=current_app.config["IDP_NOTICE_TOKEN_TTL"] // 86400)
+
+
+def tell_removed(user: User, row: Passkey) -> None:
+    """The owner hears that ``row`` was removed (by the help desk too), as after their own removal."""
+    _tell(user, False, _l("A passkey was removed from your %(brand)s account", brand=brand_name()), row)
 
 
 @bp.route("/account/passkeys", methods=["GET", "POST"])

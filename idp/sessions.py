@@ -33,8 +33,9 @@ from .redis_store import TAG_LENGTH, user_tag
 
 COOKIE_NAME = "idp_session"
 # What a browser keeps when it signs in or out: its waiting authorization requests, its
-# language, and a reminder to check personal details after a recovery.
-KEPT_ACROSS_LOGIN = ("pending", "lang", "remind_details")
+# language, a reminder to check personal details after a recovery, and the offer of a passkey
+# after a sign-up or a reset (idp/passkeys.py).
+KEPT_ACROSS_LOGIN = ("pending", "lang", "remind_details", "offer_passkey")
 SHARED_COMPUTER_MAX_AGE = 30 * 60  # long enough for one errand, short enough for the next person in line
 USER_AGENT_KEPT = 300  # characters: enough to name a browser, not a place to store a megabyte per session
 LAST_USE_EVERY = 60  # seconds between writes of a session's last use

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
 import os
 import re
 import secrets
@@ -275,3 +276,15 @@ def metric_sample(text: str, name: str, **labels: str) -> float:
         if metric == name and found == wanted:
             return float(value)
     return 0.0
+
+
+OFFER_PATH = "/account/passkeys/offer"
+
+
+def passkey_offer_skipped(browser, signed) -> str:
+    """A sign-up's or a reset's first sign-in lands on the page offering a passkey (issue 18): where
+    its "not now" link goes, that is where the sign-in was going."""
+    assert signed.status_code == 303 and signed.location == OFFER_PATH, signed.location
+    page = browser.get(OFFER_PATH).get_data(as_text=True)
+    assert "data-passkey-register" in page, page
+    return html.unescape(re.search(r'<a href="([^"]+)" data-passkey-later>', page).group(1))

@@ -20,8 +20,8 @@ AAGUID = bytes(16)  # "none" attestation: an unknown model
 
 
 class SoftAuthenticator:
-    def __init__(self, origin: str, rp_id: str, synced: bool = False):
-        self.origin, self.rp_id, self.synced = origin, rp_id, synced
+    def __init__(self, origin: str, rp_id: str, synced: bool = False, aaguid: bytes = AAGUID):
+        self.origin, self.rp_id, self.synced, self.aaguid = origin, rp_id, synced, aaguid
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.credential_id = os.urandom(32)
         self.user_handle: bytes | None = None
@@ -40,7 +40,7 @@ class SoftAuthenticator:
         public_key = options["publicKey"]
         self.user_handle = websafe_decode(public_key["user"]["id"])
         client_data = self._client_data("webauthn.create", public_key["challenge"], origin)
-        credential = AttestedCredentialData.create(AAGUID, self.credential_id,
+        credential = AttestedCredentialData.create(self.aaguid, self.credential_id,
                                                    cose.ES256.from_cryptography_key(self.key.public_key()))
         auth_data = AuthenticatorData.create(hashlib.sha256(self.rp_id.encode()).digest(),
                                              self._flags(verified) | FLAG.AT, self.counter, bytes(credential))

@@ -25,7 +25,7 @@ from joserfc import jwt
 from .. import resources
 from ..db import session as db_session
 from ..models import User, epoch
-from . import verified_claims
+from . import acr, verified_claims
 from .claims import user_claims
 from .context import provider
 from .tokens import (
@@ -56,6 +56,7 @@ class AuthorizationCode:
     code_challenge_method: str | None = None
     verified: dict | None = None  # verified_claims asked for, per target (idp/oidc/verified_claims.py)
     resources: list[str] | None = None  # RFC 8707: the resources the authorization request named
+    acr: str | None = None  # the class the sign-in met, when the request had acr_values (idp/oidc/acr.py)
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -69,8 +70,8 @@ class AuthorizationCode:
     def get_auth_time(self) -> int:
         return self.auth_time
 
-    def get_acr(self) -> None:
-        return None
+    def get_acr(self) -> str | None:
+        return self.acr
 
     def get_amr(self) -> list[str]:
         return self.amr
@@ -103,6 +104,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge_method=data.get("code_challenge_method"),
             verified=verified_claims.requested(data.get("claims")) or None,  # checked at /oauth/authorize
             resources=flask_request.values.getlist("resource") or None,  # checked at /oauth/authorize
+            acr=acr.of(session.get("amr")) if data.get("acr_values") else None,
         )
         ctx = provider()
         ctx.redis.set(ctx.keys("code", sha256(code)), json.dumps(asdict(record)), ex=ctx.config["IDP_AUTH_CODE_TTL"])
@@ -193,6 +195,8 @@ class IdToken:
             claims["nonce"] = origin.nonce
         if getattr(origin, "amr", None):
             claims["amr"] = origin.amr
+        if getattr(origin, "acr", None):
+            claims["acr"] = origin.acr
         if origin.sid:
             claims["sid"] = origin.sid
         asked = _verified_asked(ctx, origin)

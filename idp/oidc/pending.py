@@ -45,6 +45,7 @@ PARAMETERS = {
     "code_challenge_method": 16,
     "resource": 500,  # RFC 8707: a registered resource's identifier (idp/resources.py), 500 at most
     "claims": 4096,  # OpenID Connect Core §5.5, for verified_claims (verified_claims.MAX_REQUEST)
+    "acr_values": 256,  # space-separated classes (idp/oidc/acr.py)
 }
 
 

@@ -27,7 +27,7 @@ from ..plugins import hooks
 from ..ratelimit import limiter
 from ..sessions import end as end_session
 from ..theme import brand_name
-from . import backchannel, pending, verified_claims
+from . import acr, backchannel, pending, verified_claims
 from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
 from .context import provider
 
@@ -104,7 +104,8 @@ def metadata() -> dict:
         "introspection_endpoint_auth_methods_supported": client_auth[:2],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", *(["create"] if hooks().signup_url else [])],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "at_hash",
+        "acr_values_supported": acr.SUPPORTED,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
                              *[c for claims in SCOPE_CLAIMS.values() for c in claims]],
         "claims_parameter_supported": True,  # for verified_claims (OpenID Connect for Identity Assurance)
         "verified_claims_supported": True,
@@ -143,7 +144,7 @@ def authorize():
     pending_id = request.values.get("resume")
     if "create" in prompts and not pending.logged_in_since(pending_id):
         return _sign_up(prompts, grant)
-    if _needs_login(user, prompts, max_age, pending_id):
+    if _needs_login(user, prompts, max_age, pending_id) or _needs_second_factor(user, pending_id):
         if "none" in prompts:
             return authorization_error(LoginRequiredError(redirect_uri=grant.redirect_uri))
         return redirect(url_for("login.login", rid=pending.remember(pending_id)))
@@ -232,6 +233,12 @@ def _needs_login(user, prompts: set[str], max_age: int | None, pending_id: str |
         return False
     too_old = max_age is not None and time.time() - session["auth_time"] > max_age
     return "login" in prompts or too_old
+
+
+def _needs_second_factor(user, pending_id: str | None) -> bool:
+    """acr_values asks for two factors, and this browser's sign-in (made before the request) proved one."""
+    return (user is not None and acr.wants_two_factors(request.values.get("acr_values"))
+            and acr.of(session.get("amr")) != acr.TWO_FACTORS and not pending.logged_in_since(pending_id))
 
 
 def _refuse_too_long() -> None:

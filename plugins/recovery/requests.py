@@ -16,6 +16,7 @@ from idp import audit_log, mail
 from idp.db import session as db_session
 from idp.models import User
 from idp.one_time_tokens import one_time_tokens
+from idp.passkeys import passkeys_of
 from idp.ratelimit import allow
 from idp.theme import brand_name
 from idp.users import find_by_email, find_by_login
@@ -51,7 +52,8 @@ def send_reset_link(user: User, lang: str | None, rid: str | None) -> None:
     token = one_time_tokens().issue(user.id, RESET, ttl, data={"rid": rid} if rid else {})
     mail.send(user.email, "recovery/reset", _l("Reset your %(brand)s password", brand=brand_name()), lang,
               expires_at=int(time.time()) + ttl, user=user, minutes=ttl // 60,
-              link=mail.link("recovery.reset", token=token))
+              link=mail.link("recovery.reset", token=token),
+              passkeys=[row.name for row in passkeys_of(user)], passkeys_link=mail.link("passkeys.account"))
 
 
 def identifier_requested(payload: dict) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -223,6 +223,7 @@ def verify(token: str):
         user.status = "active"
     db_session().commit()
     audit_log.record("signup.verified", user_id=user.id, password="new" if choosing else "kept")
+    session["offer_passkey"] = True  # the first sign-in then offers a passkey (idp/passkeys.py)
     flash(_("Your e-mail address is confirmed. Sign in to continue."))
     return redirect(url_for("login.login", username=user.username, rid=found.data.get("rid")), 303)
 

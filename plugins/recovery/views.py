@@ -7,13 +7,11 @@ neither the page nor its timing tells whether an account exists.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import delete
 
 from idp import audit_log, password_policy
 from idp.credentials import set_password
@@ -21,8 +19,9 @@ from idp.db import session as db_session
 from idp.digests import typed_login
 from idp.forms import ConfirmForm
 from idp.jobs import jobs
-from idp.models import Passkey, User
+from idp.models import User
 from idp.one_time_tokens import one_time_tokens
+from idp.passkeys import remove_added_since
 from idp.ratelimit import allow, limiter
 from idp.sessions import sign_out_keeping_requests
 
@@ -111,6 +110,7 @@ def reset(token: str):
     if session.get("user_id"):
         sign_out_keeping_requests(session)  # this browser's session was just ended with the others
     session["remind_details"] = True  # after a recovery, ask the citizen to check their details
+    session["offer_passkey"] = True  # and offer a passkey at the first sign-in (idp/passkeys.py)
     flash(_("Your password has been changed. Sign in with your new password."))
     rid = found.data.get("rid") or None
     return redirect(url_for("login.login", username=user.username, rid=rid), 303)
@@ -118,16 +118,6 @@ def reset(token: str):
 
 def _reset_page(form: ResetForm, user: User, status: int = 200):
     return render_template("recovery/reset.html", form=form, user=user, hint=password_policy.hint()), status
-
-
-def _remove_passkeys_since(user: User, since: float) -> None:
-    """The passkeys added since the disputed change may be the intruder's: they go too."""
-    moment = dt.datetime.fromtimestamp(since, dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
-    db = db_session()
-    removed = db.execute(delete(Passkey).where(Passkey.user_id == user.id, Passkey.created_at >= moment)).rowcount
-    db.commit()
-    if removed:
-        audit_log.record("passkey.removed_not_me", user_id=user.id, count=removed)
 
 
 def _link_invalid():
@@ -148,7 +138,7 @@ def not_me(token: str):
     if user is None:
         return _link_invalid()
     set_password(user, None, reason="not-me")  # whoever changed it must not sign in with it
-    _remove_passkeys_since(user, found.data.get("since") or found.issued_at)
+    remove_added_since(user, found.data.get("since") or found.issued_at, why="not-me")
     requests.send_reset_link(user, str(get_locale()), rid=None)
     audit_log.record("recovery.not_me", user_id=user.id)
     if session.get("user_id"):
