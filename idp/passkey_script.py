@@ -7,6 +7,12 @@ Progressive enhancement: the buttons carry ``hidden`` and are shown only where t
 WebAuthn with its JSON helpers (Chromium, Firefox); elsewhere the password form is untouched.
 On the login page a conditional-mediation request lets the browser offer its passkeys in the
 identifier field's autofill (``autocomplete="username webauthn"``).
+
+When a ceremony fails (cancelled, timed out, or refused by the server: a removed passkey, a closed
+account), the sentence shows in the status element (``role="alert"``) and the field to act on gets
+the focus, described by that sentence (``aria-describedby``): the identifier on the login page, so
+the password form is ready to type; the current password on "Mes clés d'accès" when it was refused,
+marked ``aria-invalid``.
 """
 
 import base64
@@ -24,21 +30,32 @@ SCRIPT = """
   }
   var status = document.querySelector("[data-passkey-status]");
   var csrf = document.querySelector("input[name=csrf_token]");
-  function tell(text) { if (status) { status.textContent = text; status.hidden = false; } }
+  if (status && !status.id) { status.id = "passkey-status"; }
+  function tell(text, field) {
+    if (status) { status.textContent = text; status.hidden = false; }
+    if (!field) { return; }
+    var ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    if (status && ids.indexOf(status.id) < 0) { ids.push(status.id); }
+    field.setAttribute("aria-describedby", ids.join(" "));
+    field.focus();
+  }
   function post(path, body) {
     return fetch(path, {method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.value : ""},
       body: JSON.stringify(body)}).then(function (answer) {
         return answer.json().then(function (data) {
-          if (!answer.ok) { var error = new Error(data.message || said.failed); error.known = true; throw error; }
+          if (!answer.ok) {
+            var error = new Error(data.message || said.failed);
+            error.known = true; error.kind = data.error; throw error;
+          }
           return data;
         });
       });
   }
-  function failed(error) {
+  function failed(error, field) {
     tell(error && error.known ? error.message
          : (error && (error.name === "NotAllowedError" || error.name === "AbortError")) ? said.cancelled
-         : said.failed);
+         : said.failed, field);
   }
   var pending = null;
   function signIn(mediation) {
@@ -58,14 +75,16 @@ SCRIPT = """
   var login = document.querySelector("[data-passkey-login]");
   if (login) {
     login.hidden = false;
+    var username = document.querySelector("input[name=username]");
+    var loginFailed = function (error) { failed(error, username); };  /* the password form, ready to type */
     login.addEventListener("click", function () {
       if (pending) { pending.abort(); pending = null; }
-      signIn(false).catch(failed);
+      signIn(false).catch(loginFailed);
     });
     if (typeof PKC.isConditionalMediationAvailable === "function") {
       PKC.isConditionalMediationAvailable().then(function (available) {
         if (available) {
-          signIn(true).catch(function (error) { if (error && error.name !== "AbortError") { failed(error); } });
+          signIn(true).catch(function (error) { if (error && error.name !== "AbortError") { loginFailed(error); } });
         }
       });
     }
@@ -77,11 +96,16 @@ SCRIPT = """
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var password = form.querySelector("[name=current_password]");
+      password.removeAttribute("aria-invalid");
       post("/account/passkeys/options", {current_password: password.value}).then(function (options) {
         return navigator.credentials.create({publicKey: PKC.parseCreationOptionsFromJSON(options.publicKey)});
       }).then(function (credential) {
         return post("/account/passkeys/verify", credential.toJSON());
-      }).then(function () { window.location.assign(said.added); }).catch(failed);
+      }).then(function () { window.location.assign(said.added); }).catch(function (error) {
+        var refused = error && error.kind === "password";  /* the password was refused: type it again */
+        if (refused) { password.setAttribute("aria-invalid", "true"); }
+        failed(error, refused ? password : null);
+      });
     });
   }
 })();

@@ -24,6 +24,7 @@ import contextlib
 import json
 import queue
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -418,3 +419,118 @@ class Locator:
                 {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}])
         if navigates:
             self.page._navigated()
+
+
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the WebDriver element reference's key
+
+
+class Marionette:
+    """Debian's firefox-esr with JavaScript on, driven over Marionette, Firefox's own classic-WebDriver
+    protocol (length-prefixed JSON on a loopback port), for the one thing BiDi lacks in this Firefox:
+    the WebAuthn extension commands, a virtual authenticator (``webauthn.*`` is an unknown command
+    over BiDi in firefox-esr 153). Only what the passkey journeys use: ``goto``, ``url``, ``run``,
+    ``fill``, ``click``, ``wait_for``, ``delete_cookies`` and ``add_virtual_authenticator``."""
+
+    def __init__(self, binary: str, profile: Path, timeout: float = 30):
+        self.timeout = timeout
+        profile.mkdir(parents=True, exist_ok=True)
+        prefs = {**PREFS, "javascript.enabled": True, "marionette.port": 0,  # 0: a free port, written below
+                 # WebAuthn goes to the virtual authenticators, never to a USB key nor the OS's
+                 "security.webauth.webauthn_enable_softtoken": True,
+                 "security.webauth.webauthn_enable_usbtoken": False}
+        (profile / "user.js").write_text(
+            "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items()))
+        self.process = subprocess.Popen(
+            [binary, "--headless", "--no-remote", "--profile", str(profile), "--marionette"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._stack = contextlib.ExitStack()
+        self._stack.callback(self._stop)
+        try:
+            port_file = profile / "MarionetteActivePort"
+            deadline = time.monotonic() + timeout
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("firefox-esr did not open its Marionette port")
+                time.sleep(0.05)
+            self._socket = self._stack.enter_context(
+                socket.create_connection(("127.0.0.1", int(port_file.read_text())), timeout=timeout))
+            self._stream = self._stack.enter_context(self._socket.makefile("rb"))
+            self._id = 0
+            self._read()  # the greeting: {"applicationType": "gecko", "marionetteProtocol": 3}
+            self.send("WebDriver:NewSession", capabilities={"alwaysMatch": {"pageLoadStrategy": "normal"}})
+        except BaseException:
+            self._stack.close()
+            raise
+
+    _stop = Firefox._stop
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.send("WebDriver:DeleteSession")
+        self._stack.close()
+
+    def _read(self):
+        length = b""
+        while not length.endswith(b":"):
+            byte = self._stream.read(1)
+            if not byte:
+                raise BidiError("Marionette closed the connection")
+            length += byte
+        return json.loads(self._stream.read(int(length[:-1])))
+
+    def send(self, command: str, **params) -> object:
+        self._id += 1
+        body = json.dumps([0, self._id, command, params]).encode()
+        self._socket.sendall(str(len(body)).encode() + b":" + body)
+        while True:
+            _kind, ident, error, result = self._read()
+            if ident == self._id:
+                break
+        if error:
+            raise BidiError(f"{command}: {error['error']}: {error.get('message', '')}")
+        return result.get("value") if isinstance(result, dict) else result
+
+    def add_virtual_authenticator(self, **options) -> str:
+        return self.send("WebAuthn:AddVirtualAuthenticator", **{
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+            "isUserConsenting": True, "isUserVerified": True, **options})
+
+    def goto(self, url: str) -> None:
+        self.send("WebDriver:Navigate", url=url)
+
+    @property
+    def url(self) -> str:
+        return self.send("WebDriver:GetCurrentURL")
+
+    def run(self, script: str, *arguments) -> object:
+        """A function body run in the page (``arguments`` as in classic WebDriver); its value."""
+        return self.send("WebDriver:ExecuteScript", script=script, args=list(arguments))
+
+    def _element(self, selector: str) -> str:
+        return self.send("WebDriver:FindElement", using="css selector", value=selector)[ELEMENT]
+
+    def fill(self, selector: str, value: str) -> None:
+        element = self._element(selector)
+        self.send("WebDriver:ElementClear", id=element)
+        self.send("WebDriver:ElementSendKeys", id=element, text=value)
+
+    def click(self, selector: str) -> None:
+        """A click; a link or a form's submit waits for its page, a script's navigation does not
+        (``wait_for`` it)."""
+        self.send("WebDriver:ElementClick", id=self._element(selector))
+
+    def wait_for(self, script: str, *arguments, timeout: float = 10) -> object:
+        """Until the function body ``script`` returns something true (a page that loads in between is
+        no error); that value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(BidiError):
+                value = self.run(script, *arguments)
+                if value:
+                    return value
+            if time.monotonic() > deadline:
+                raise BidiError(f"not true within {timeout} s: {script}")
+            time.sleep(0.05)
+
+    def delete_cookies(self) -> None:
+        self.send("WebDriver:DeleteAllCookies")
