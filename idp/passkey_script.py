@@ -95,14 +95,15 @@ SCRIPT = """
     var form = register.form;
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      /* No password field on the offer after a sign-up or a reset: it was typed at that sign-in. */
       var password = form.querySelector("[name=current_password]");
-      password.removeAttribute("aria-invalid");
-      post("/account/passkeys/options", {current_password: password.value}).then(function (options) {
+      if (password) { password.removeAttribute("aria-invalid"); }
+      post("/account/passkeys/options", {current_password: password ? password.value : ""}).then(function (options) {
         return navigator.credentials.create({publicKey: PKC.parseCreationOptionsFromJSON(options.publicKey)});
       }).then(function (credential) {
         return post("/account/passkeys/verify", credential.toJSON());
-      }).then(function () { window.location.assign(said.added); }).catch(function (error) {
-        var refused = error && error.kind === "password";  /* the password was refused: type it again */
+      }).then(function (done) { window.location.assign(done.next || said.added); }).catch(function (error) {
+        var refused = password && error && error.kind === "password";  /* refused: type it again */
         if (refused) { password.setAttribute("aria-invalid", "true"); }
         failed(error, refused ? password : null);
       });

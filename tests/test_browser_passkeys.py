@@ -303,3 +303,34 @@ def test_the_readme_screenshots_of_passkeys(live, db):
             shoot(page, "passkeys-list")
         finally:
             chromium.close()
+
+
+def test_after_a_reset_one_click_adds_a_passkey_and_goes_on(chromium_with_authenticator, build_app, db):
+    from idp.one_time_tokens import one_time_tokens
+    from plugins.recovery.requests import RESET
+
+    page = chromium_with_authenticator
+    user = make_user(db)
+    port = free_port()
+    idp = f"http://localhost:{port}"
+    app = build_app(IDP_ISSUER=idp)
+    with app.app_context():
+        token = one_time_tokens().issue(user.id, RESET, 600)
+    new_password = "a quiet walk by the canal at noon"
+    with served(app, port):
+        page.goto(f"{idp}/recovery/reset/{token}")
+        page.fill("#new_password", new_password)
+        page.fill("#new_password_confirm", new_password)
+        with page.expect_navigation():
+            page.click("main form button[type=submit]")
+        page.fill("#password", new_password)  # the identifier is filled in already
+        with page.expect_navigation():
+            page.click("main form[action='/login'] button[type=submit]")
+        assert page.locator("h1").inner_text() == "La prochaine fois, rien à retenir"
+        assert page.locator("#current_password").count() == 0  # typed a moment ago, at this sign-in
+        with page.expect_navigation():
+            page.click("[data-passkey-register]")
+        assert urlparse(page.url).path == "/"  # where the sign-in was going
+        assert "Votre clé d’accès est ajoutée" in page.locator("main").inner_text()
+        db.expire_all()
+        assert len(db.scalars(select(Passkey)).all()) == 1
