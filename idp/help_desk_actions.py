@@ -17,7 +17,8 @@ from . import audit_log, email_change, mail
 from .credentials import REVOCABLE, revoke_access
 from .db import session as db_session
 from .identity import name_key
-from .models import HelpRequest, User, utcnow
+from .models import HelpRequest, Passkey, User, utcnow
+from .passkeys import tell_removed
 from .plugins import hooks
 from .theme import brand_name
 from .users import email_key, set_verified_email, username_key, valid_email
@@ -106,6 +107,21 @@ def revoke(user: User, what: set[str] | tuple[str, ...] = REVOCABLE, reason: str
     revoked = revoke_access(user, set(what))
     audit_log.record("admin.revoked", user_id=user.id, revoked=revoked, **_why(reason))
     return revoked
+
+
+def remove_passkey(user: User, passkey_id: int | None, reason: str | None = None) -> Passkey:
+    """Remove one of the citizen's passkeys (a lost or stolen phone): it no longer signs in, and the
+    citizen is told by mail as after removing it themselves.  The removed row, for its name."""
+    db = db_session()
+    row = db.get(Passkey, passkey_id) if passkey_id is not None else None
+    if row is None or row.user_id != user.id:
+        raise Refused(404, "not_found", "This account has no passkey with this id.",
+                      _l("This passkey is not, or no longer, one of this account's."))
+    db.delete(row)
+    db.commit()
+    audit_log.record("admin.passkey_removed", user_id=user.id, passkey=row.id, **_why(reason))
+    tell_removed(user, row)
+    return row
 
 
 # -- help requests -------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ bp = Blueprint("admin_openapi", __name__, url_prefix="/admin/api")
 ERROR = {"$ref": "#/components/schemas/Error"}
 USER_REF = {"name": "user", "in": "path", "required": True, "description": "Account id, identifier or e-mail address",
             "schema": {"type": "string", "minLength": 1, "maxLength": 254}}
+PASSKEY_ID = {"name": "passkey_id", "in": "path", "required": True, "description": "The passkey's id, as listed",
+              "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}
 REQUEST_ID = {"name": "request_id", "in": "path", "required": True,
               "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}
 
@@ -65,6 +67,18 @@ PATHS = {
         "Revoke the account's sessions, refresh tokens, access tokens and one-time links (default: all)",
         REVOKED, 400, 404, parameters=[USER_REF],
         body={"type": "object", "properties": {"what": WHAT}})},
+    "/admin/api/users/{user}/passkeys": {"get": _operation(
+        "List the account's passkeys (never their public key, credential id or counter)",
+        {"type": "object", "properties": {"passkeys": {"type": "array",
+                                                       "items": {"$ref": "#/components/schemas/Passkey"}}}},
+        404, parameters=[USER_REF])},
+    "/admin/api/users/{user}/passkeys/{passkey_id}": {"delete": _operation(
+        "Remove one of the account's passkeys (a lost or stolen device): it no longer signs in, the citizen is "
+        "told by mail; the reason, if given, is kept in the audit log",
+        {"type": "object", "properties": {"removed": {"$ref": "#/components/schemas/Passkey"}}},
+        400, 404, parameters=[USER_REF, PASSKEY_ID],
+        body={"type": "object", "additionalProperties": False, "properties": {
+            "reason": {"type": "string", "maxLength": 2000}}})},
     "/admin/api/revoke": {"post": _operation(
         "Revoke one access, refresh or one-time token",
         {"type": "object", "properties": {"revoked": {"type": "object", "properties": {
@@ -126,6 +140,12 @@ SCHEMAS = {
         "closed_at": NULLABLE_STRING, "closed_by": NULLABLE_STRING, "reason": NULLABLE_STRING,
         "phone_number": NULLABLE_STRING, "street_address": NULLABLE_STRING,
         "postal_code": NULLABLE_STRING, "locality": NULLABLE_STRING}},
+    "Passkey": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "created_at": {"type": "string"},
+        "last_used_at": NULLABLE_STRING,
+        "aaguid": {"type": "string", "description": "The authenticator's model (all zeros: not said)"},
+        "backup_eligible": {"type": "boolean", "description": "Synced (a password manager's or a platform's)"},
+        "backed_up": {"type": "boolean"}, "transports": {"type": "array", "items": {"type": "string"}}}},
     "AuditEvent": {"type": "object", "properties": {
         "id": {"type": "integer"}, "at": {"type": "string"}, "action": {"type": "string"},
         "actor": NULLABLE_STRING, "user_id": {"type": ["integer", "null"]}, "client_id": NULLABLE_STRING,

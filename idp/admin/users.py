@@ -1,4 +1,5 @@
-"""Citizens' accounts for the help desk: find, read, change the address, disable, and revoke.
+"""Citizens' accounts for the help desk: find, read, change the address, disable, revoke, and list or
+remove passkeys (never their key material).
 
 ``{user}`` in a path is the account's id, its identifier, or its e-mail address.
 """
@@ -15,7 +16,7 @@ from .. import help_desk_actions as actions
 from ..credentials import REVOCABLE
 from ..db import session as db_session
 from ..identity import parse_birthdate
-from ..models import User
+from ..models import Passkey, User
 from ..oidc.tokens import (
     decode_access_token,
     deny_access_token,
@@ -23,6 +24,7 @@ from ..oidc.tokens import (
     revoke_family,
 )
 from ..one_time_tokens import one_time_tokens
+from ..passkeys import passkeys_of
 from ..users import find_by_login
 from .auth import as_id, json_body, json_error, refuse_nul, require_admin
 
@@ -119,6 +121,38 @@ def revoke_user(reference: str):
     if not isinstance(what, list) or not what or not all(isinstance(item, str) and item in REVOCABLE for item in what):
         return json_error(400, "invalid_request", f"what must be a list among {', '.join(REVOCABLE)}.")
     return jsonify(revoked=actions.revoke(user, set(what)))
+
+
+def as_dict_passkey(row: Passkey) -> dict:
+    """What the help desk may know of a passkey: never its public key, credential id or counter."""
+    return {
+        "id": row.id, "name": row.name, "created_at": row.created_at.isoformat() + "Z",
+        "last_used_at": row.last_used_at.isoformat() + "Z" if row.last_used_at else None, "aaguid": row.aaguid,
+        "backup_eligible": row.backup_eligible, "backed_up": row.backed_up, "transports": list(row.transports or []),
+    }
+
+
+@bp.get("/users/<reference>/passkeys")
+@require_admin
+def passkeys(reference: str):
+    return jsonify(passkeys=[as_dict_passkey(row) for row in passkeys_of(resolve(reference))])
+
+
+@bp.delete("/users/<reference>/passkeys/<passkey_id>")
+@require_admin
+def remove_passkey(reference: str, passkey_id: str):
+    """The citizen lost the device that holds it: the passkey no longer signs in, the citizen is mailed."""
+    user = resolve(reference)
+    body = json_body() if request.get_data() else {}  # no body: no reason kept
+    reason = body.get("reason") if body is not None else None
+    if body is None or not set(body) <= {"reason"} or \
+            (reason is not None and (not isinstance(reason, str) or len(reason) > 2000)):
+        return json_error(400, "invalid_request", 'Send no body, or {"reason": "..."}: it is kept in the audit log.')
+    try:
+        removed = actions.remove_passkey(user, as_id(passkey_id), (reason or "").strip() or None)
+    except actions.Refused as refused:
+        return refused_answer(refused)
+    return jsonify(removed=as_dict_passkey(removed))
 
 
 @bp.post("/revoke")

@@ -7,11 +7,15 @@ Every console page meets the guard first (``guard.py``), in this order::
     signed out ──> the login page, and back here after
     no role helpdesk ──> 403, "the console is for the help desk"
     login 12 hours old or more ──> sign in again
-    no TOTP ──> enrolment (/account/totp), then back here
-    signed in without the code ──> sign in again
+    neither TOTP nor a passkey ──> enrolment (/account/totp), then back here
+    signed in without the code or a passkey ──> sign in again
     idle 15 minutes in the console ──> sign in again
     ──> the page (``views.py``); actions (``actions.py``) each confirmed with a reason,
         audited with the agent as the actor, counted against IDP_HELPDESK_ACTION_RATE_LIMIT
+
+A passkey signed in with user verification (``amr`` ``hwk`` or ``swk``) counts as two factors: it
+stands in for the code, and an agent with a passkey needs no TOTP.  The account page lists the
+citizen's passkeys (names and dates, never key material) and removes one as any other action.
 
 The actions themselves are the admin API's (``idp.help_desk_actions``).
 """

@@ -11,7 +11,8 @@ from flask_babel import lazy_gettext as _l
 
 from .. import audit_log, second_factor
 from .. import help_desk_actions as desk
-from ..models import HelpRequest, User
+from ..models import HelpRequest, Passkey, User
+from ..passkeys import passkeys_of
 from ..ratelimit import allow
 from . import bp
 from .forms import ReasonForm
@@ -33,6 +34,9 @@ ACCOUNT_ACTIONS = {
     "clear-duplicate": (_l("Clear the “possible duplicate” mark"),
                         _l("You checked that this account belongs to another person than the account it "
                            "resembles.")),
+    "remove-passkey": (_l("Remove the passkey"),
+                       _l("You checked who the citizen is (they lost the phone, computer or security key that "
+                          "holds it): the passkey no longer signs in to the account, and they are told by mail.")),
 }
 REQUEST_ACTIONS = {
     "resolve": (_l("Resolve the request"),
@@ -54,12 +58,20 @@ def on_account(user_id: int, action: str):
         return refused
     form = ReasonForm()
     back = url_for("console.account", user_id=user.id)
+    passkey = _passkey(user) if action == "remove-passkey" else None
+    if action == "remove-passkey" and passkey is None:
+        return _refused(_("This passkey is not, or no longer, one of this account's."), back, 404)
     if request.method == "GET" or not form.validate_on_submit():
-        return _confirm_page(ACCOUNT_ACTIONS[action], form, back, user=user)
+        return _confirm_page(ACCOUNT_ACTIONS[action], form, back, user=user, passkey=passkey)
     if (paused := _paused()) is not None:
         return paused
     reason = form.reason.data.strip()
-    if action in ("disable", "enable"):
+    if action == "remove-passkey":
+        try:
+            desk.remove_passkey(user, passkey.id, reason)
+        except desk.Refused as refused:  # removed meanwhile, by the citizen or another agent
+            return _refused(str(refused.message), back, refused.status)
+    elif action in ("disable", "enable"):
         desk.set_disabled(user, action == "disable", reason)
     elif action == "revoke":
         desk.revoke(user, reason=reason)
@@ -96,6 +108,11 @@ def on_request(request_id: int, action: str):
         return _refused(str(refused.message), back, refused.status)
     flash(_("Done: %(what)s.", what=REQUEST_ACTIONS[action][0]))
     return redirect(back, 303)
+
+
+def _passkey(user: User) -> Passkey | None:
+    """The passkey named by ``?passkey=``, when it is one of the account's."""
+    return next((row for row in passkeys_of(user) if row.id == request.args.get("passkey", type=int)), None)
 
 
 def _target(filed: HelpRequest, action: str) -> User | None:

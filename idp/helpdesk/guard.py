@@ -9,6 +9,7 @@ from flask import g, redirect, render_template, request, session, url_for
 from ..admin_networks import refuse_outside
 from ..db import session as db_session
 from ..login_state import current_user, sign_in_first
+from ..passkeys import passkeys_of
 from ..roles import has_role
 from ..second_factor import AFTER_ENROLMENT, enrolled
 from ..sessions import sign_out_keeping_requests
@@ -16,7 +17,9 @@ from ..sessions import sign_out_keeping_requests
 ROLE = "helpdesk"
 LOGIN_MAX_AGE = 12 * 3600  # seconds since the password (and code) were typed
 IDLE_LIMIT = 15 * 60  # seconds without a console page
-SECOND_FACTORS = {"otp"}  # a session's amr must hold one of these
+# A session's amr must hold one of these: the app's code, or a passkey (hardware- or software-bound, RFC 8176),
+# whose user verification makes it two factors on its own.
+SECOND_FACTORS = {"otp", "hwk", "swk"}
 SEEN_KEY = "helpdesk_seen"  # when the console last served this session
 
 
@@ -31,7 +34,7 @@ def admit():
     now = time.time()
     if now - session.get("auth_time", 0) >= LOGIN_MAX_AGE:
         return _sign_in_again("stale")
-    if not enrolled(agent):
+    if not enrolled(agent) and not passkeys_of(agent):  # a passkey is a second factor too
         session[AFTER_ENROLMENT] = _here()
         return redirect(url_for("second_factor.account"), 303)
     if not SECOND_FACTORS & set(session.get("amr", [])):

@@ -1,5 +1,6 @@
 """The console's pages: the queue of open requests, a request beside the account it most likely
-concerns, the search for accounts, and an account opened in full (audited)."""
+concerns, the search for accounts, and an account opened in full (audited), with its passkeys
+(names and dates only, never key material)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..db import session as db_session
 from ..help_desk_actions import search_users
 from ..identity import mask_email, name_key, parse_birthdate
 from ..models import AuditEvent, HelpRequest, SecondFactor, User, utcnow
+from ..passkeys import passkeys_of
 from ..users import find_same_person
 from . import bp
 
@@ -45,6 +47,8 @@ EVENTS = {
     "helpdesk.account_opened": _l("Account opened in the help desk's console"),
     "second_factor.enrolled": _l("Two-step sign-in was switched on"),
     "second_factor.removed": _l("Two-step sign-in was switched off"),
+    "admin.passkey_removed": _l("Passkey removed by the help desk"),
+    "passkey.counter_went_back": _l("Passkey refused: its counter went back (it may have been copied)"),
     "account.recovered_federated": _l("Lost mailbox recovered with an identity verified by a provider"),
     "recovery.federated_started": _l("Identity verified by a provider to recover a lost mailbox"),
     "recovery.federated_address_sent": _l("Link sent to a new address, to recover a lost mailbox"),
@@ -183,4 +187,4 @@ def account(user_id: int):
     user = find_account(user_id)
     audit_log.record("helpdesk.account_opened", user_id=user.id)
     return render_template("helpdesk/account.html", user=user, about=about(user),
-                           birthdate=_date(user.birthdate))
+                           birthdate=_date(user.birthdate), passkeys=passkeys_of(user))
