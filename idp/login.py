@@ -15,7 +15,7 @@ from .models import SecondFactor, User
 from .oidc import acr, backchannel, pending
 from .passwords import hash_password, needs_rehash, verify_password
 from .plugins import hooks
-from .ratelimit import limiter
+from .ratelimit import login_attempts
 from .sessions import begin_login, end
 from .users import find_by_login
 
@@ -25,7 +25,7 @@ bp = Blueprint("login", __name__)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["IDP_LOGIN_RATE_LIMIT"], methods=["POST"])
+@login_attempts
 def login():
     form = LoginForm(rid=request.args.get("rid"))
     if request.method == "GET":

@@ -14,8 +14,15 @@ sign-in and is audited.
   passkeys it holds; the sign-in is two factors (``amr`` ``hwk`` or ``swk`` with ``user``), skips the
   TOTP step, and carries on to the relying party as a password sign-in does.
 
-The browser's half is idp/passkey_script.py.  Not built yet: the help desk's and admin API's lists,
-the recovery paths, the export, and the offer after sign-up and reset (the issue's items 4 and 5).
+- The offer: the first sign-in after a sign-up's confirmation or a reset (the flag ``offer_passkey``)
+  lands on a page where one click adds a passkey, without the password typed a moment ago (five
+  minutes, once, this browser), then goes on where it was going.
+- Disputed changes (``remove_added_since``): "Ce n'était pas moi" and the old address's link after a
+  change of address remove the passkeys added since.
+
+The browser's half is idp/passkey_script.py; names from the AAGUID, idp/passkey_names.py; the help
+desk's list and removal, idp/help_desk_actions.py (the console and the admin API); the ``acr`` a
+passkey meets, idp/oidc/acr.py.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ from .oidc import pending
 from .oidc.tokens import sha256
 from .passkey_names import provider_name
 from .plugins import hooks
-from .ratelimit import limiter
+from .ratelimit import limiter, login_attempts
 from .theme import brand_name
 
 bp = Blueprint("passkeys", __name__)
@@ -229,7 +236,7 @@ def login_options():
 
 
 @bp.post("/login/passkey/verify")
-@limiter.limit(lambda: current_app.config["IDP_LOGIN_RATE_LIMIT"])
+@login_attempts
 def login_verify():
     answer = request.get_json(silent=True)
     if not isinstance(answer, dict):

@@ -3,7 +3,7 @@ name typed or account (``allow``); failed sign-ins have their own policy, in ``l
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -12,6 +12,13 @@ from limits import parse_many
 from .digests import keyed_hash
 
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+# The sign-in attempts of a client address, whatever the way (the password form, a passkey's answer):
+# one budget of IDP_LOGIN_RATE_LIMIT, so a second door gives no second allowance.
+login_attempts = limiter.shared_limit(lambda: _login_limit(), scope="login-attempts", methods=["POST"])
+
+
+def _login_limit() -> str:
+    return current_app.config["IDP_LOGIN_RATE_LIMIT"]
 
 
 def init_app(app: Flask, storage_uri: str, storage_options: dict) -> None:
@@ -26,6 +33,9 @@ def init_app(app: Flask, storage_uri: str, storage_options: dict) -> None:
 
     @app.errorhandler(429)
     def too_many_requests(_error):
+        if request.is_json:  # a page's script (the passkeys'): it shows the sentence where the citizen looks
+            return jsonify(error="too_many_attempts", message=_("Too many attempts. Please wait a few minutes "
+                                                                "before trying again.")), 429
         return render_template("errors/error.html", title=_("Too many attempts"),
                                message=_("Please wait a few minutes before trying again.")), 429
 

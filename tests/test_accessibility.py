@@ -321,6 +321,13 @@ def reset_errors(v: Visit, new_password: str = "password1234567", again: str = "
     v.submit()
 
 
+def passkey_offer(v: Visit):
+    """A reset, then the first sign-in with the new password: the page offering a passkey."""
+    reset_errors(v, NEW_PASSWORD, NEW_PASSWORD)
+    v.fill(password=NEW_PASSWORD)
+    v.submit()
+
+
 def help_sent(v: Visit):
     asked(v, "/recovery/help", given_name="Jean", family_name="Dupont", birthdate="21/06/1975",
           new_email="jean.dupont@laposte.net")
@@ -420,6 +427,9 @@ PAGES = [
     Page("account/signed-in", "/account", "main #given_name", signed_in=True),
     Page("account-passkeys/empty", "/account/passkeys", "main #current_password", signed_in=True),
     Page("account-passkeys/wrong-password", passkey_remove_refused, "main [role=alert]", signed_in=True),
+    Page("account-passkeys/offer", passkey_offer, "main a[data-passkey-later]"),
+    Page("login/two-factors-asked", lambda v: v.goto(authorize_url(v.service(), acr_values="urn:sesame:acr:2fa")),
+         "main .notice[role=status]"),
     Page("account-identities/list", identities_listed, "main [data-identity]", signed_in=True),
     Page("account-identities/errors", identities_errors, "main .field-error", signed_in=True),
     Page("account/errors", account_errors, "main .field-error", signed_in=True),
@@ -619,6 +629,7 @@ def shoot(page, file: str) -> None:
 
 
 FRANCECONNECT_SHOTS = ("franceconnect-login", "franceconnect-signup", "franceconnect-recovery")
+PASSKEY_SHOTS = ("passkey-login", "passkeys-list")  # taken by tests/test_browser_passkeys.py, JavaScript on
 
 
 def test_the_readme_screenshots_of_the_franceconnect_journey(chromium, provider, db, upstream):
@@ -664,5 +675,5 @@ def test_the_readme_shows_each_screenshot_taken():
     readme = (ROOT / "README.md").read_text()
     shown = set(re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme))
     assert shown == {f"docs/screenshots/{file}.png" for file, _state, _width in README_SHOTS} | {
-        f"docs/screenshots/{file}.png" for file in FRANCECONNECT_SHOTS}
+        f"docs/screenshots/{file}.png" for file in FRANCECONNECT_SHOTS + PASSKEY_SHOTS}
     assert all((ROOT / path).is_file() for path in shown)

@@ -14,6 +14,7 @@ import pytest
 from jose import jwt as jose_jwt
 
 from idp.admin.openapi import PATHS
+from idp.models import Passkey
 
 from helpers import (
     PASSWORD,
@@ -202,11 +203,16 @@ CALLS = {
 
 
 @pytest.fixture
-def target(app, admin, jean, rp) -> dict:
+def target(app, admin, db, jean, rp) -> dict:
     """Path parameters naming things that exist, and the citizen signed in, to see refusals change nothing."""
     citizen = browser_at(app, CITIZEN_IP)
     assert login(citizen).status_code == 303
-    return {"user": "jean.dupont", "request_id": file_help_request(app, admin), "citizen": citizen}
+    passkey = Passkey(user_id=jean, credential_id="Y3JlZGVudGlhbA", public_key="cHVibGljIGtleQ",
+                      aaguid="00000000-0000-0000-0000-000000000000", name="Téléphone de Jean")
+    db.add(passkey)
+    db.commit()
+    return {"user": "jean.dupont", "request_id": file_help_request(app, admin), "passkey_id": passkey.id,
+            "citizen": citizen}
 
 
 def call_operation(admin: Admin, method: str, path: str, target: dict, authorization: str | None):
@@ -228,6 +234,8 @@ def assert_untouched(admin: Admin, target: dict) -> None:
     user = admin.user("jean.dupont")
     assert (user["status"], user["email"]) == ("active", "jean.dupont@example.fr")
     assert admin.help_request(target["request_id"])["state"] == "open"
+    assert [row["id"] for row in admin.get("/admin/api/users/jean.dupont/passkeys").get_json()["passkeys"]] == \
+        [target["passkey_id"]]
     assert signed_in(target["citizen"])
 
 

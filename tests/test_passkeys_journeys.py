@@ -241,3 +241,18 @@ def test_acr_values_two_factors_without_a_second_factor_gives_one_factor_after_a
 def test_discovery_lists_the_acr_values(client):
     document = client.get("/.well-known/openid-configuration").get_json()
     assert document["acr_values_supported"] == [ONE_FACTOR, TWO_FACTORS] and "acr" in document["claims_supported"]
+
+
+def test_passkey_answers_and_passwords_share_one_budget_per_address(build_app, db, citizen):
+    app = build_app(IDP_LOGIN_RATE_LIMIT="3/minute")
+    authenticator = SoftAuthenticator(ORIGIN, RP_ID)
+    assert add_passkey(signed_in_browser(app), authenticator).status_code == 200  # one sign-in of three
+    browser = app.test_client()
+    assert login(browser, password="not the password").status_code == 401
+    done, _ = sign_in_with(browser, authenticator)
+    assert done.status_code == 200  # the third attempt
+    refused, _ = sign_in_with(app.test_client(), authenticator)
+    assert refused.status_code == 429 and refused.get_json()["error"] == "too_many_attempts"
+    assert refused.get_json()["message"].startswith("Trop de tentatives")
+    page = login(app.test_client())
+    assert page.status_code == 429 and "Trop de tentatives" in text(page)
