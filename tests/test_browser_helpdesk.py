@@ -133,6 +133,8 @@ def test_an_agent_enrols_signs_in_with_totp_and_resolves_a_request(browser, live
     citizen_page.fill("#username", "elodie@nouvelle.example")
     citizen_page.fill("#password", NEW_PASSWORD)
     citizen_page.click("button[type=submit]")
+    assert citizen_page.locator("h1").inner_text() == "La prochaine fois, rien à retenir"  # the passkey offer
+    citizen_page.click("a[data-passkey-later]")
     assert urlparse(citizen_page.url).path == "/"
     assert citizen_page.locator("form[action='/logout']").count() == 1  # signed in
     db.expire_all()

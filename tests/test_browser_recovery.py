@@ -74,6 +74,8 @@ def test_a_citizen_resets_a_forgotten_password_and_returns_to_the_service(browse
     assert browser.locator("[role=alert] li").inner_text() == "Identifiant ou mot de passe incorrect."
     browser.fill("#password", NEW_PASSWORD)
     browser.click("button[type=submit]")
+    assert browser.locator("h1").inner_text() == "La prochaine fois, rien à retenir"  # the passkey offer
+    browser.click("a[data-passkey-later]")  # not now: on to the service
 
     assert browser.url.startswith(f"{rp}/callback?")
     received = parse_qs(urlparse(browser.url).query)

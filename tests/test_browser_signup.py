@@ -87,6 +87,8 @@ def test_a_newcomer_signs_up_from_a_service_confirms_the_address_and_returns_to_
     screenshot(browser, "signup-4-login")
     browser.fill("#password", NEW_PASSWORD)
     browser.get_by_role("button", name="Se connecter").click()
+    assert browser.locator("h1").inner_text() == "La prochaine fois, rien à retenir"  # the passkey offer
+    browser.click("a[data-passkey-later]")  # not now: on to the service
 
     assert browser.url.startswith(f"{rp}/callback?")
     received = parse_qs(urlparse(browser.url).query)
