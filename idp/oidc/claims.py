@@ -16,6 +16,7 @@ SCOPE_CLAIMS = {
     "address": ("address",),
     "phone": ("phone_number",),
 }
+COVERED_BY = {claim: scope for scope, members in SCOPE_CLAIMS.items() for claim in members}
 
 
 def subject_for(user: User, client: Client | None) -> str:
@@ -79,3 +80,12 @@ def user_claims(user: User, client: Client | None, scope: str) -> dict:
         if name in scopes:
             claims.update({m: values[m] for m in members if values[m] is not None})
     return claims
+
+
+def requested_claims(user: User, client: Client | None, names: list[str]) -> dict:
+    """The claims asked one by one with the ``claims`` parameter (OpenID Connect Core §5.5), beyond the
+    scopes: each only when the client is registered for the scope that covers it, and has a value."""
+    values = _all_claims(user)
+    allowed = set((client.get_allowed_scope(" ".join(SCOPE_CLAIMS)) if client is not None else "").split())
+    return {name: values[name] for name in names
+            if COVERED_BY.get(name) in allowed and values.get(name) is not None}

@@ -26,7 +26,7 @@ from .. import resources
 from ..db import session as db_session
 from ..models import User, epoch
 from . import acr, verified_claims
-from .claims import user_claims
+from .claims import requested_claims, user_claims
 from .context import provider
 from .tokens import (
     claim_refresh_token,
@@ -200,6 +200,8 @@ class IdToken:
         if origin.sid:
             claims["sid"] = origin.sid
         asked = _verified_asked(ctx, origin)
+        claims.update({name: value for name, value in requested_claims(
+            request.user, client, verified_claims.plain(asked.get("id_token"))).items() if name not in claims})
         if verified := verified_claims.release(request.user, asked.get("id_token"), token["scope"]):
             claims["verified_claims"] = verified
         if asked.get("userinfo"):

@@ -1,6 +1,10 @@
 """OpenID Connect for Identity Assurance 1.0: ``verified_claims`` for the relying parties that ask
 for them with the ``claims`` parameter (issue 14, item 7).
 
+Ordinary claims asked one by one in the same parameter (``{"userinfo": {"name": {"essential": true}}}``)
+are kept the same way and released beyond the scopes, when the client is registered for the scope
+that covers them (``claims.requested_claims``).
+
 An account whose names and birth date FranceConnect verified (``User.identity_verified_by``) may
 release them marked as verified::
 
@@ -25,15 +29,18 @@ import json
 
 from ..db import session as db_session
 from ..models import Upstream, User
+from .claims import COVERED_BY
 
 VERIFIABLE = ("given_name", "family_name", "birthdate", "birthplace", "birthcountry")
+PLAIN = "claim:"  # marks a claim asked one by one (``{"userinfo": {"name": null}}``), kept with the verified ones
 TARGETS = ("id_token", "userinfo")
 MAX_REQUEST = 4096  # characters of the claims parameter
 
 
 def requested(raw: str | None) -> dict[str, list[str]]:
-    """The verified claims asked for in the ``claims`` parameter, per target; ValueError when the
-    parameter is not the JSON object OpenID Connect Core §5.5 describes."""
+    """The claims asked for in the ``claims`` parameter, per target: the verified ones by name, the
+    ordinary ones (OpenID Connect Core §5.5.1) marked with ``PLAIN``; ValueError when the parameter is
+    not the JSON object §5.5 describes."""
     if not raw:
         return {}
     if len(raw) > MAX_REQUEST:
@@ -51,17 +58,20 @@ def requested(raw: str | None) -> dict[str, list[str]]:
             continue
         if not isinstance(member, dict):
             raise ValueError(f"claims.{target} is not a JSON object")
+        names: set[str] = {PLAIN + name for name in member if name in COVERED_BY}
         asked = member.get("verified_claims")
-        if asked is None:
-            continue
-        names: set[str] = set()
-        for item in asked if isinstance(asked, list) else [asked]:
+        for item in [] if asked is None else asked if isinstance(asked, list) else [asked]:
             if not isinstance(item, dict) or not isinstance(item.get("claims"), dict):
                 raise ValueError(f"claims.{target}.verified_claims needs a claims object")
             names |= {name for name in item["claims"] if name in VERIFIABLE}
         if names:
             wanted[target] = sorted(names)
     return wanted
+
+
+def plain(names: list[str] | None) -> list[str]:
+    """The ordinary claims among ``names`` (asked one by one, outside ``verified_claims``)."""
+    return [name[len(PLAIN):] for name in names or () if name.startswith(PLAIN)]
 
 
 def release(user: User, names: list[str] | None, scope: str) -> dict | None:
@@ -74,7 +84,7 @@ def release(user: User, names: list[str] | None, scope: str) -> dict | None:
     values = {"given_name": user.given_name, "family_name": user.family_name,
               "birthdate": user.birthdate.isoformat() if user.birthdate else None,
               "birthplace": user.birthplace, "birthcountry": user.birthcountry}
-    claims = {name: values[name] for name in names if values.get(name)}
+    claims = {name: values[name] for name in names if name in VERIFIABLE and values.get(name)}
     if not claims:
         return None
     return {"verification": {"trust_framework": "eidas", "assurance_level": "low"}, "claims": claims}

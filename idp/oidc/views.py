@@ -12,7 +12,12 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
 from authlib.oauth2.rfc6750 import InvalidTokenError
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -28,7 +33,7 @@ from ..ratelimit import limiter
 from ..sessions import end as end_session
 from ..theme import brand_name
 from . import acr, backchannel, pending, verified_claims
-from .claims import SCOPE_CLAIMS, subject_for, user_claims, user_for_subject
+from .claims import SCOPE_CLAIMS, requested_claims, subject_for, user_claims, user_for_subject
 from .context import provider
 
 bp = Blueprint("oidc", __name__)
@@ -134,6 +139,7 @@ def authorize():
     user = current_user()
     try:
         grant = server().get_consent_grant(end_user=user)
+        _refuse_request_objects(grant)
         _refuse_too_long()
         _check_claims_request(grant)
         _check_resources(grant)
@@ -165,6 +171,17 @@ def authorize():
     if request.method == "POST":
         response.status_code = 303
     return response
+
+
+def _refuse_request_objects(grant) -> None:
+    """Request objects (OpenID Connect Core §6) are not supported: said so, as discovery says, rather
+    than ignored (the parameters they carry could differ from those outside)."""
+    if "request" in request.values:
+        raise RequestNotSupportedError("Request objects are not supported: send the parameters in the query.",
+                                       redirect_uri=grant.redirect_uri)
+    if "request_uri" in request.values:
+        raise RequestURINotSupportedError("'request_uri' is not supported: send the parameters in the query.",
+                                          redirect_uri=grant.redirect_uri)
 
 
 def _check_resources(grant) -> None:
@@ -328,7 +345,7 @@ def token():
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
 def userinfo():
     try:
-        token = current_app.extensions["idp.protector"].acquire_token(["openid"])
+        token = _userinfo_token()
     except OAuth2Error as error:
         return bearer_error(error)
     client = provider().clients(token["client_id"])
@@ -337,6 +354,8 @@ def userinfo():
         return bearer_error(InvalidTokenError("The account is no longer active."))
     claims = user_claims(user, client, token["scope"])
     asked = verified_claims.asked_at_userinfo(provider().redis, provider().keys, token.get("jti"))
+    claims.update({name: value for name, value in requested_claims(user, client, verified_claims.plain(asked)).items()
+                   if name not in claims})
     if verified := verified_claims.release(user, asked, token["scope"]):
         claims["verified_claims"] = verified
     alg = client.userinfo_signed_response_alg
@@ -347,6 +366,22 @@ def userinfo():
     signed = jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"},
                         {**claims, "iss": provider().issuer, "aud": client.client_id}, key, algorithms=[alg])
     return Response(signed, mimetype="application/jwt")
+
+
+def _userinfo_token() -> dict:
+    """The access token of a userinfo request: in the Authorization header, or (RFC 6750 §2.2) as
+    ``access_token`` in a form-encoded POST body, as some relying-party libraries send it; never both."""
+    protector = current_app.extensions["idp.protector"]
+    in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
+        and "access_token" in request.form
+    if not in_body:
+        return protector.acquire_token(["openid"])
+    if "Authorization" in request.headers or len(request.form.getlist("access_token")) != 1:
+        raise InvalidRequestError("Send the access token once: in the Authorization header or in the body.")
+    validator = protector.get_token_validator("bearer")
+    token = validator.authenticate_token(request.form["access_token"])
+    validator.validate_token(token, ["openid"], request)
+    return token
 
 
 def bearer_error(error: OAuth2Error):
