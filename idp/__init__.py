@@ -52,6 +52,7 @@ from . import config as settings
 from .client_cache import ClientCache
 from .keys import SigningKeys
 from .oidc import backchannel
+from .oidc import par as oidc_par
 from .oidc import server as oidc_server
 from .oidc import views as oidc_views
 from .oidc.context import Provider
@@ -135,9 +136,10 @@ def _attach_web(app: Flask) -> None:
     oidc_server.init_app(app)
     backchannel.init_app(app)
     for view in (oidc_views.token, oidc_views.userinfo, oidc_views.revoke, oidc_views.introspect,
-                 oidc_views.authorize, oidc_views.rp_logout):
+                 oidc_views.authorize, oidc_views.rp_logout, oidc_par.push):
         csrf.exempt(view)  # protocol endpoints: clients authenticate, there is no form
     app.register_blueprint(oidc_views.bp)
+    app.register_blueprint(oidc_par.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(account.bp)
     for page in (account_services, account_sessions, account_export, account_deletion, account_identities):

@@ -20,7 +20,7 @@ import secrets
 import time
 from urllib.parse import urlencode
 
-from flask import request, session, url_for
+from flask import g, request, session, url_for
 
 MAX_PENDING = 5
 MAX_RESOURCES = 5  # resources one request may name (each within the cap below)
@@ -72,7 +72,8 @@ def remember(pending_id: str | None) -> str:
         params = {name: request.values[name] for name in PARAMETERS if name in request.values}
         if len(named := request.values.getlist("resource")) > 1:  # RFC 8707 lets a request name several
             params["resource"] = named[:MAX_RESOURCES]
-        pending[pending_id] = {"params": params, "created": time.time(), "login": session.get("sid")}
+        pending[pending_id] = {"params": params, "created": time.time(), "login": session.get("sid"),
+                               **({"pushed": True} if g.get("pushed") else {})}
         while len(pending) > MAX_PENDING:
             pending.pop(min(pending, key=lambda k: pending[k]["created"]))
     session["pending"] = pending
@@ -91,6 +92,9 @@ def resume_url(pending_id: str | None) -> str | None:
     waiting = get(pending_id)
     if not waiting:
         return None
+    if waiting.get("pushed"):  # RFC 9126: the parameters stay here, the browser carries only the id
+        return url_for("oidc.authorize") + "?" + urlencode({"client_id": waiting["params"].get("client_id"),
+                                                            "resume": pending_id})
     # Built by hand: url_for would read names such as _external among the parameters.
     return url_for("oidc.authorize") + "?" + urlencode({**waiting["params"], "resume": pending_id}, doseq=True)
 

@@ -32,7 +32,7 @@ from ..plugins import hooks
 from ..ratelimit import limiter
 from ..sessions import end as end_session
 from ..theme import brand_name
-from . import acr, backchannel, pending, verified_claims
+from . import acr, backchannel, par, pending, verified_claims
 from .claims import SCOPE_CLAIMS, requested_claims, subject_for, user_claims, user_for_subject
 from .context import provider
 
@@ -118,6 +118,8 @@ def metadata() -> dict:
         "claims_in_verified_claims_supported": list(verified_claims.VERIFIABLE),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
+        "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
+        "require_pushed_authorization_requests": False,
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
@@ -138,6 +140,7 @@ def jwks():
 def authorize():
     user = current_user()
     try:
+        par.substitute()  # a pushed request (RFC 9126): its parameters, not the query's
         grant = server().get_consent_grant(end_user=user)
         _refuse_request_objects(grant)
         _refuse_too_long()
