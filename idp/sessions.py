@@ -157,21 +157,28 @@ class RedisSessionInterface(SessionInterface):
             self._forget(session)
             session.modified = True
         _note_use(session)
-        if session.cookie_value is None:
+        fresh = session.cookie_value is None
+        if fresh:
             if not session.modified:
                 return
             session.cookie_value = _new_cookie(user_id)
         key = self._key(session.cookie_value)
         ttl = min(self.idle_timeout, max(1, int(self._max_age(session) - (time.time() - session.get("created", 0)))))
         if session.modified or session.regenerate:
-            self.redis.set(key, json.dumps(dict(session)), ex=ttl)
-            if session.get("user_id") and session.owner != session["user_id"]:
+            # An existing session is written only while it still exists (XX): a request that raced a
+            # sign-in, a sign-out or "end everywhere" (a page's script, a second tab) must not bring the
+            # ended session back.
+            written = self.redis.set(key, json.dumps(dict(session)), ex=ttl, xx=not fresh)
+            if written and session.get("user_id") and session.owner != session["user_id"]:
                 self._index(session, ttl)
         else:
             self.redis.expire(key, ttl)
-        response.set_cookie(
-            COOKIE_NAME, session.cookie_value, httponly=True, samesite="Lax", secure=secure, path="/"
-        )
+        if fresh:
+            # Only a new session sends its cookie: a slower request of the page answering after a
+            # sign-in must not set the browser's cookie back to the session the sign-in ended.
+            response.set_cookie(
+                COOKIE_NAME, session.cookie_value, httponly=True, samesite="Lax", secure=secure, path="/"
+            )
         response.vary.add("Cookie")
 
     def _max_age(self, data) -> int:

@@ -59,3 +59,47 @@ def test_signing_out_under_https_clears_the_cookie_with_the_same_flags(build_app
     cleared = session_cookie(signed_out)
     assert "expires=thu, 01 jan 1970" in cleared.lower() or "max-age=0" in cleared.lower()
     assert "secure" in attributes(cleared)
+
+
+def test_a_slow_request_of_the_page_cannot_undo_the_sign_in(app, db):
+    """The login page's script asks for passkey options as the page opens.  On a busy server that
+    request may read the page's session, then answer after the sign-in's answer: it must not set the
+    browser's cookie back to the session the sign-in ended (found as "the sign-in did not succeed" in
+    loaded browser tests)."""
+    from flask import request
+
+    make_user(db)
+    browser = app.test_client()
+    browser.get("/login")
+    before = browser.get_cookie("idp_session").value
+    with app.test_request_context("/login/passkey/options", method="POST",
+                                  headers={"Cookie": f"idp_session={before}"}):
+        loaded = app.session_interface.open_session(app, request)  # the script's request reads...
+        assert login(browser).status_code == 303  # ...the sign-in answers first...
+        loaded["passkey_ceremony"] = "handle"  # ...then the script's request saves its change
+        response = app.response_class()
+        app.session_interface.save_session(app, loaded, response)
+        assert not response.headers.getlist("Set-Cookie")
+    assert browser.get("/").status_code == 200  # still signed in
+
+
+def test_a_request_that_raced_a_sign_out_does_not_bring_the_session_back(app, db):
+    """A request that read a signed-in session before the sign-out ended it, and saves it after, writes
+    nothing: the old cookie stays worthless."""
+    from flask import request
+
+    make_user(db)
+    browser = app.test_client()
+    assert login(browser).status_code == 303
+    stolen = browser.get_cookie("idp_session").value
+    with app.test_request_context("/", headers={"Cookie": f"idp_session={stolen}"}):
+        loaded = app.session_interface.open_session(app, request)  # read before the sign-out...
+        assert loaded.get("user_id")
+        assert browser.post("/logout", data={"csrf_token": csrf_token(browser.get("/").data)}).status_code == 200
+        loaded["seen"] = 0  # ...changed, and saved after it
+        response = app.response_class()
+        app.session_interface.save_session(app, loaded, response)
+        assert not response.headers.getlist("Set-Cookie")
+    thief = app.test_client()
+    thief.set_cookie("idp_session", stolen)
+    assert thief.get("/").status_code == 302 and thief.get("/").location.endswith("/login")
