@@ -43,6 +43,7 @@ from . import (
     ratelimit,
     redaction,
     relying_party,
+    same_origin,
     second_factor,
     security_headers,
     sessions,
@@ -132,6 +133,7 @@ def _attach_web(app: Flask) -> None:
     # Larger than any form (the help form, at most ~30 KiB encoded): bigger bodies answer 413 unread.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_CONTENT_LENGTH"] or 64 * 1024
     csrf.init_app(app)
+    same_origin.init_app(app)  # what WTF_CSRF_SSL_STRICT would check, without needing a Referer
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # the session's own timeouts bound the token's life
     oidc_server.init_app(app)
     backchannel.init_app(app)
