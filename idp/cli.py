@@ -12,7 +12,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 
 from . import config as settings
-from .clients import ACCESS_TOKEN_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES
+from .clients import ACCESS_TOKEN_ALGS, AUTH_METHODS, DEFAULT_GRANT_TYPES, GRANT_TYPES, PROFILES
 from .config import ConfigError
 
 
@@ -232,10 +232,16 @@ def clients() -> None:
 @click.option("--client-uri", help="The service's home page (RFC 7591 client_uri).")
 @click.option("--logo-uri", help="Its logo (https), shown on the login, sign-up and recovery pages.")
 @click.option("--policy-uri", help="Its privacy policy, linked from those pages.")
+@click.option("--token-endpoint-auth-method", "auth_method", type=click.Choice(AUTH_METHODS), default=None,
+              help="How it authenticates (default client_secret_basic; private_key_jwt with keys).")
+@click.option("--jwks-file", type=click.File("r"), default=None, help="Its public keys (a JWKS), for private_key_jwt.")
+@click.option("--jwks-uri", default=None, help="Where it publishes its public keys, for private_key_jwt.")
+@click.option("--profile", type=click.Choice(PROFILES), default=None,
+              help="fapi2: the FAPI 2.0 Security Profile (PAR, private_key_jwt, ES256 ID tokens).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": ..., "client_secret": ...}.')
 def clients_add(name, redirect_uris, post_logout_uris, backchannel_logout_uri, public, scope, grant_types,
                 id_token_alg, access_token_alg, subject_type, userinfo_alg, client_uri, logo_uri, policy_uri,
-                as_json) -> None:
+                auth_method, jwks_file, jwks_uri, profile, as_json) -> None:
     from .clients import ClientSpecError, check, register
     from .db import session
 
@@ -247,14 +253,20 @@ def clients_add(name, redirect_uris, post_logout_uris, backchannel_logout_uri, p
         check(**spec)
     except ClientSpecError as error:
         raise click.UsageError(str(error)) from None
+    try:
+        jwks = json.load(jwks_file) if jwks_file else None
+    except ValueError:
+        raise click.UsageError("--jwks-file is not JSON") from None
     with _app().app_context():
         try:
             client, secret = register(session(), name=name, scope=scope, id_token_alg=id_token_alg,
-                                      access_token_alg=access_token_alg, userinfo_alg=userinfo_alg, **spec)
+                                      access_token_alg=access_token_alg, userinfo_alg=userinfo_alg,
+                                      auth_method=auth_method, jwks=jwks, jwks_uri=jwks_uri, profile=profile, **spec)
         except ClientSpecError as error:
             raise click.UsageError(str(error)) from None
     if as_json:
-        click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+        keys_only = client.token_endpoint_auth_method == "private_key_jwt"  # nothing secret to print
+        click.echo(json.dumps({"client_id": client.client_id, **({} if keys_only else {"client_secret": secret})}))
     else:
         click.echo(f"client_id:     {client.client_id}")
         if secret:

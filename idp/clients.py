@@ -13,6 +13,9 @@ from .models import Client, hash_client_secret
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 ACCESS_TOKEN_ALGS = ("RS256", "ES256")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")  # and "none": --public
+PROFILES = ("fapi2",)
+FAPI2_ID_TOKEN_ALGS = ("ES256",)
 HOST = re.compile(r"[a-z0-9.-]+")  # a name or IPv4 address; urlparse lowers the case of hostname
 
 
@@ -102,26 +105,68 @@ def register(db: Session, *, name: str, redirect_uris=(), post_logout_redirect_u
              grant_types=DEFAULT_GRANT_TYPES, id_token_alg: str = "RS256", subject_type: str = "public",
              client_id: str | None = None, client_uri: str | None = None, logo_uri: str | None = None,
              policy_uri: str | None = None, access_token_alg: str = "RS256",
-             userinfo_alg: str | None = None) -> tuple[Client, str | None]:
-    """Create a client; return it with its secret (None for a public client), shown once."""
+             userinfo_alg: str | None = None, auth_method: str | None = None, jwks: dict | None = None,
+             jwks_uri: str | None = None, profile: str | None = None) -> tuple[Client, str | None]:
+    """Create a client; return it with its secret (None for a public client or one with keys), shown once.
+
+    ``profile="fapi2"``: the FAPI 2.0 Security Profile: keys (``jwks`` or ``jwks_uri``) and
+    ``private_key_jwt``, ES256 ID tokens, no public client."""
     check(redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
           backchannel_logout_uri=backchannel_logout_uri, public=public, grant_types=grant_types,
           subject_type=subject_type, client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri)
+    auth_method = _auth_method(public, auth_method, jwks, jwks_uri, profile)
+    if profile == "fapi2" and id_token_alg not in FAPI2_ID_TOKEN_ALGS:
+        id_token_alg = "ES256"  # FAPI 2.0 forbids RS256
     if access_token_alg not in ACCESS_TOKEN_ALGS:
         raise ClientSpecError(f"access tokens are signed with RS256 or ES256, not {access_token_alg!r}")
     if userinfo_alg not in (None, *ACCESS_TOKEN_ALGS):
         raise ClientSpecError(f"the userinfo is signed with RS256 or ES256, not {userinfo_alg!r}")
     check_scope(db, scope)
-    secret = None if public else secrets.token_urlsafe(32)
+    secret = None if auth_method in ("none", "private_key_jwt") else secrets.token_urlsafe(32)
     client = Client(
         client_id=client_id or new_client_id(), name=name,
         secret_hash=hash_client_secret(secret) if secret else None,
         redirect_uris=list(redirect_uris), post_logout_redirect_uris=list(post_logout_redirect_uris),
         backchannel_logout_uri=backchannel_logout_uri, grant_types=list(grant_types), scope=scope,
-        token_endpoint_auth_method="none" if public else "client_secret_basic",
+        token_endpoint_auth_method=auth_method, jwks=jwks, jwks_uri=jwks_uri, profile=profile,
         id_token_signed_response_alg=id_token_alg, access_token_alg=access_token_alg, subject_type=subject_type,
         client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, userinfo_signed_response_alg=userinfo_alg,
     )
     db.add(client)
     db.commit()
     return client, secret
+
+
+def _auth_method(public: bool, auth_method: str | None, jwks: dict | None, jwks_uri: str | None,
+                 profile: str | None) -> str:
+    """How the client will authenticate, checked against its keys and profile."""
+    from .oidc.client_auth import parse_jwks
+
+    if profile not in (None, *PROFILES):
+        raise ClientSpecError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    if profile == "fapi2":
+        if public:
+            raise ClientSpecError("a fapi2 client is confidential: it cannot be --public")
+        if auth_method not in (None, "private_key_jwt"):
+            raise ClientSpecError("a fapi2 client authenticates with private_key_jwt")
+        auth_method = "private_key_jwt"
+    if public:
+        if auth_method not in (None, "none") or jwks or jwks_uri:
+            raise ClientSpecError("a --public client has no secret and no keys")
+        return "none"
+    auth_method = auth_method or ("private_key_jwt" if jwks or jwks_uri else "client_secret_basic")
+    if auth_method not in AUTH_METHODS:
+        raise ClientSpecError(f"unknown token endpoint auth method {auth_method!r}")
+    if auth_method == "private_key_jwt":
+        if bool(jwks) == bool(jwks_uri):
+            raise ClientSpecError("private_key_jwt needs the client's keys: --jwks-file or --jwks-uri, one of them")
+        if jwks_uri and not web_page(jwks_uri, ("https", "http")):
+            raise ClientSpecError(f"--jwks-uri {jwks_uri!r} must be an absolute http(s) URL")
+        if jwks:
+            try:
+                parse_jwks(jwks)
+            except (ValueError, TypeError) as error:
+                raise ClientSpecError(f"the JWKS cannot be used: {error}") from None
+    elif jwks or jwks_uri:
+        raise ClientSpecError("keys go with private_key_jwt only")
+    return auth_method

@@ -94,6 +94,15 @@ def clear_duplicate_mark(user: User, reason: str | None = None) -> None:
         audit_log.record("admin.duplicate_mark_cleared", user_id=user.id, same_person_as=other, **_why(reason))
 
 
+def set_claims(user: User, claims: dict, reason: str | None = None) -> None:
+    """The other profile claims (idp/oidc/claims.py, ADMIN_SET), checked by the caller; audited by name."""
+    from .oidc.claims import set_admin_claims
+
+    set_admin_claims(user, claims)
+    db_session().commit()
+    audit_log.record("admin.claims_changed", user_id=user.id, claims=sorted(claims), **_why(reason))
+
+
 def send_reset(user: User, reason: str | None = None) -> None:
     if hooks().send_reset_link is None:
         raise Refused(409, "not_available", "No plugin sends reset links (enable the recovery plugin).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy.exc import DBAPIError
 
@@ -73,6 +74,10 @@ def complete_login(user: User, amr: list[str], *, shared_computer: bool, rid: st
     from .federation_views import take_link_offer
     from .passkeys import offer_after_login
 
+    language = str(get_locale())[:8]
+    if user.locale != language:  # the "locale" claim: the language the citizen last used here
+        user.locale = language
+        db_session().commit()
     take_link_offer(user)  # before begin_login, which keeps none of the session's other keys
     begin_login(session, user.id, amr, shared_computer=shared_computer)
     session.update(kept or {})

@@ -61,6 +61,11 @@ class User(Base):
     identity_verified_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     birthplace: Mapped[str | None] = mapped_column(String(100), nullable=True)
     birthcountry: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # OpenID Connect's other profile claims (nickname, picture…), never asked of citizens: set by the
+    # help desk through the admin API where a service needs them (idp/oidc/claims.py, ADMIN_SET).
+    profile_claims: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The language the citizen last used here ("fr", "en"): the "locale" claim.
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
     possible_duplicate_of: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", name="fk_users_possible_duplicate_of"), nullable=True)
 
@@ -153,6 +158,11 @@ class Client(Base):
     logo_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
     policy_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # private_key_jwt (RFC 7523): the client's public keys, registered, or where it publishes them.
+    jwks: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    jwks_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # "fapi2": the FAPI 2.0 Security Profile (PAR, private_key_jwt, short codes, ES256 ID tokens).
+    profile: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     # What Authlib asks of a client (authlib.oauth2.rfc6749.ClientMixin).
     @property
@@ -192,7 +202,13 @@ class Client(Base):
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:
             return method == "none"
-        return method in ("client_secret_basic", "client_secret_post")
+        if self.token_endpoint_auth_method == "private_key_jwt":
+            return method == "private_key_jwt"
+        return method in ("client_secret_basic", "client_secret_post")  # a secret, sent either way
+
+    @property
+    def is_fapi2(self) -> bool:
+        return self.profile == "fapi2"
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.grant_types

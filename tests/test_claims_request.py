@@ -58,3 +58,34 @@ def test_request_objects_are_refused_as_unsupported(client, db, citizen, paramet
     refused = client.get(authorize_url(client_id, **{parameter: "eyJhbGciOiJub25lIn0.e30."}))
     assert refused.status_code == 302 and refused.location.startswith("https://rp.example.fr/callback?")
     assert query(refused.location)["error"] == error
+
+
+def test_the_help_desk_sets_the_claims_no_citizen_is_asked_for(client, db, citizen):
+    from test_admin_guard import admin_token
+
+    _client_id, token = admin_token(client, db)
+    headers = {"Authorization": f"Bearer {token}"}
+    bad = client.patch(f"/admin/api/users/{citizen.id}", json={"claims": {"picture": "javascript:alert(1)"}},
+                       headers=headers)
+    assert bad.status_code == 400 and bad.get_json()["error"] == "invalid_request"
+    unknown = client.patch(f"/admin/api/users/{citizen.id}", json={"claims": {"shoe_size": "42"}}, headers=headers)
+    assert unknown.status_code == 400 and unknown.get_json()["error"] == "invalid_request"
+    changed = client.patch(f"/admin/api/users/{citizen.id}", headers=headers,
+                           json={"claims": {"nickname": "Jeannot", "picture": "https://photos.example.fr/j.png"}})
+    assert changed.status_code == 200 and changed.get_json()["claims"] == {
+        "nickname": "Jeannot", "picture": "https://photos.example.fr/j.png"}
+    removed = client.patch(f"/admin/api/users/{citizen.id}", json={"claims": {"picture": None}}, headers=headers)
+    assert removed.get_json()["claims"] == {"nickname": "Jeannot"}
+
+    issued = tokens(client, db)
+    info = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"}).get_json()
+    assert info["nickname"] == "Jeannot" and "picture" not in info and info["zoneinfo"] == "Europe/Paris"
+    assert info["locale"] == "fr" and "gender" not in info  # only what the account holds
+
+
+def test_an_unverified_phone_number_says_so(client, db, citizen):
+    citizen.phone_number = "+33 6 12 34 56 78"
+    db.commit()
+    issued = tokens(client, db, scope_registered="openid phone", scope="openid phone")
+    info = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"}).get_json()
+    assert info["phone_number"] == "+33 6 12 34 56 78" and info["phone_number_verified"] is False

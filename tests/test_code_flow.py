@@ -46,7 +46,7 @@ def test_login_then_code_then_tokens_verified_by_an_independent_library(client, 
     assert info.status_code == 200
     assert info.get_json() == {
         "sub": user.sub, "name": "Jean Dupont", "given_name": "Jean", "family_name": "Dupont",
-        "preferred_username": "jean.dupont",
+        "preferred_username": "jean.dupont", "zoneinfo": "Europe/Paris", "locale": "fr",  # the language last used
         "updated_at": info.get_json()["updated_at"], "email": "jean.dupont@example.fr", "email_verified": True,
     }
 

@@ -14,6 +14,7 @@ from helpers import REDIRECT_URI, authorize_url, csrf_token, get_code, make_clie
 ISSUER = "http://localhost:5000"
 BYE = "https://rp.example.fr/bye"
 SIGNED_OUT = "<h1>Votre session est fermée</h1>"
+UNKNOWN_RETURN = "Le service a demandé à vous renvoyer vers une adresse qu’il n’a pas enregistrée"
 
 
 @pytest.fixture
@@ -71,19 +72,29 @@ def test_valid_hint_with_client_id_of_its_audience_redirects(client, rp):
 
 @pytest.mark.parametrize("uri", ["https://evil.example/bye", REDIRECT_URI, BYE + "/", BYE + "?next=x"])
 def test_unregistered_post_logout_redirect_uri_is_never_followed(client, rp, uri):
+    """The OpenID Foundation's modules ask for an error or a confirmation, never the redirect."""
     id_token = sign_in(client, *rp)
     response = client.get(logout_url(id_token_hint=id_token, post_logout_redirect_uri=uri, state="s"))
-    assert response.status_code == 200
-    assert "Location" not in response.headers
-    assert SIGNED_OUT in response.get_data(as_text=True)
+    told_and_never_sent(client, rp, response)
+
+
+def told_and_never_sent(client, rp, response) -> None:
+    """The confirmation page, saying the return address is unknown; confirming ends the session here."""
+    assert response.status_code == 200 and "Location" not in response.headers
+    html = response.get_data(as_text=True)
+    assert "Se déconnecter de Sésame\u00a0?" in html and UNKNOWN_RETURN in html
+    assert signed_in(client, rp[0])  # nothing ends before the citizen confirms
+    confirmed = client.post("/logout", data={"csrf_token": csrf_token(html)})
+    assert confirmed.status_code == 200 and "Location" not in confirmed.headers  # signed out, sent nowhere
+    assert SIGNED_OUT in confirmed.get_data(as_text=True)
+    assert not signed_in(client, rp[0])
 
 
 def test_hint_of_another_client_does_not_redirect_to_this_clients_uri(client, db, rp):
     other_id, other_secret = make_client(db, name="Autre service")
     id_token = sign_in(client, other_id, other_secret)
     response = client.get(logout_url(id_token_hint=id_token, post_logout_redirect_uri=BYE))
-    assert response.status_code == 200 and "Location" not in response.headers  # signed out, sent nowhere
-    assert SIGNED_OUT in response.get_data(as_text=True)
+    told_and_never_sent(client, (other_id, other_secret), response)
 
 
 def test_hint_whose_audience_is_not_the_client_id_is_refused(client, db, rp):

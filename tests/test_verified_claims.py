@@ -112,7 +112,7 @@ def test_a_malformed_claims_parameter_is_an_invalid_request(client, db, camille,
 
 def test_discovery_says_what_is_supported(client):
     document = client.get("/.well-known/openid-configuration").get_json()
-    assert document["claims_parameter_supported"] is True and document["verified_claims_supported"] is True
+    assert document["claims_parameter_supported"] is True and "verified_claims_supported" not in document
     assert document["trust_frameworks_supported"] == ["eidas"]
     assert set(document["claims_in_verified_claims_supported"]) == {
         "given_name", "family_name", "birthdate", "birthplace", "birthcountry"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from ..oidc.claims import ADMIN_SET, ADMIN_SET_URLS
 from ..oidc.context import provider
 
 bp = Blueprint("admin_openapi", __name__, url_prefix="/admin/api")
@@ -43,6 +44,11 @@ REVOKED = {"type": "object", "properties": {"revoked": {"type": "object",
 WHAT = {"type": "array", "minItems": 1, "uniqueItems": True,
         "items": {"enum": ["sessions", "refresh_tokens", "access_tokens", "one_time_tokens"]}}
 
+CLAIMS_SET = {"type": "object", "minProperties": 1, "additionalProperties": False,
+              "description": "OpenID Connect profile claims never asked of citizens; null removes one",
+              "properties": {name: {"type": ["string", "null"], "minLength": 1, "maxLength": length,
+                                    **({"format": "uri"} if name in ADMIN_SET_URLS else {})}
+                             for name, length in ADMIN_SET.items()}}
 PATHS = {
     "/admin/api/users": {"get": _operation(
         "Find accounts by identifier, e-mail address, or name (with birthdate)",
@@ -55,13 +61,15 @@ PATHS = {
         "get": _operation("Read an account", {"$ref": "#/components/schemas/User"}, 404, parameters=[USER_REF]),
         "patch": _operation(
             "Change the e-mail address (help-desk case: verified, both addresses told), disable or enable, "
-            "send a reset link, clear the possible-duplicate mark", {"$ref": "#/components/schemas/User"},
+            "send a reset link, clear the possible-duplicate mark, set the other profile claims",
+            {"$ref": "#/components/schemas/User"},
             400, 404, 409, parameters=[USER_REF],
             body={"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
                 "email": {"type": "string", "format": "email"}, "disabled": {"type": "boolean"},
                 "send_reset": {"type": "boolean"},
                 "possible_duplicate_of": {"type": "null", "description": "null clears the mark (checked: "
-                                                                         "another person)"}}}),
+                                                                         "another person)"},
+                "claims": CLAIMS_SET}}),
     },
     "/admin/api/users/{user}/revoke": {"post": _operation(
         "Revoke the account's sessions, refresh tokens, access tokens and one-time links (default: all)",
@@ -131,7 +139,9 @@ SCHEMAS = {
         "created_at": {"type": "string"}, "password_changed_at": NULLABLE_STRING,
         "possible_duplicate_of": {"type": ["integer", "null"],
                                   "description": "Signed up through \"Ce n'est pas moi\" although this account "
-                                                 "had the same names and birth date; null once checked"}}},
+                                                 "had the same names and birth date; null once checked"},
+        "claims": {"type": "object", "description": "The other profile claims set by the help desk",
+                   "additionalProperties": {"type": "string"}}}},
     "HelpRequest": {"type": "object", "properties": {
         "id": {"type": "integer"}, "state": {"enum": ["open", "resolved", "rejected"]},
         "given_name": {"type": "string"}, "family_name": {"type": "string"}, "birthdate": {"type": "string"},

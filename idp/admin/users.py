@@ -17,6 +17,7 @@ from ..credentials import REVOCABLE
 from ..db import session as db_session
 from ..identity import parse_birthdate
 from ..models import Passkey, User
+from ..oidc.claims import check_admin_set
 from ..oidc.tokens import (
     decode_access_token,
     deny_access_token,
@@ -58,6 +59,7 @@ def as_dict(user: User) -> dict:
         "created_at": user.created_at.isoformat() + "Z",
         "password_changed_at": user.password_changed_at.isoformat() + "Z" if user.password_changed_at else None,
         "possible_duplicate_of": user.possible_duplicate_of,
+        "claims": dict(user.profile_claims or {}),
     }
 
 
@@ -91,9 +93,15 @@ def read(reference: str):
 def update(reference: str):
     user = resolve(reference)
     body = json_body()
-    if body is None or not set(body) <= {"email", "disabled", "send_reset", "possible_duplicate_of"} or not body:
+    if body is None or not set(body) <= {"email", "disabled", "send_reset", "possible_duplicate_of", "claims"} \
+            or not body:
         return json_error(400, "invalid_request",
-                          "Send a JSON object with email, disabled, send_reset and/or possible_duplicate_of.")
+                          "Send a JSON object with email, disabled, send_reset, possible_duplicate_of and/or claims.")
+    if "claims" in body:
+        try:
+            check_admin_set(body["claims"])
+        except ValueError as error:
+            return json_error(400, "invalid_request", f"{error}.")
     if any(not isinstance(body[flag], bool) for flag in ("disabled", "send_reset") if flag in body):
         return json_error(400, "invalid_request", "disabled and send_reset must be true or false.")
     if body.get("possible_duplicate_of", None) is not None:
@@ -107,6 +115,8 @@ def update(reference: str):
             actions.clear_duplicate_mark(user)
         if body.get("send_reset"):
             actions.send_reset(user)
+        if "claims" in body:
+            actions.set_claims(user, body["claims"])
     except actions.Refused as refused:
         return refused_answer(refused)
     return jsonify(as_dict(user))

@@ -1,4 +1,15 @@
-"""The claims a relying party receives, by scope, under the subject it may see."""
+"""The claims a relying party receives, by scope, under the subject it may see.
+
+Every standard claim of OpenID Connect Core §5.4's scopes can be released, each only when the
+account holds a value (a claim without one is left out, as §5.3.2 asks):
+
+- what the citizen gives or the provider knows: names, birth date, identifier, addresses, phone;
+- ``zoneinfo``, the provider's citizens' time zone (Europe/Paris), and ``locale``, the language
+  the citizen last used here; ``phone_number_verified`` is false: no phone number is checked;
+- ``ADMIN_SET`` (``middle_name``, ``nickname``, ``profile``, ``picture``, ``website``, ``gender``):
+  never asked of citizens (a regional service needs none of them), set where a service does need
+  one by the help desk through the admin API (``PATCH /admin/api/users/{user}`` with ``claims``).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +22,15 @@ from ..db import session as db_session
 from ..models import Client, PairwiseSubject, User, epoch
 
 SCOPE_CLAIMS = {
-    "profile": ("name", "given_name", "family_name", "birthdate", "preferred_username", "updated_at"),
+    "profile": ("name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
+                "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at"),
     "email": ("email", "email_verified"),
     "address": ("address",),
-    "phone": ("phone_number",),
+    "phone": ("phone_number", "phone_number_verified"),
 }
+ADMIN_SET = {"middle_name": 100, "nickname": 100, "profile": 500, "picture": 500, "website": 500, "gender": 32}
+ADMIN_SET_URLS = ("profile", "picture", "website")
+ZONEINFO = "Europe/Paris"
 COVERED_BY = {claim: scope for scope, members in SCOPE_CLAIMS.items() for claim in members}
 
 
@@ -68,6 +83,10 @@ def _all_claims(user: User) -> dict:
         "email_verified": user.email_verified,
         "address": address or None,
         "phone_number": user.phone_number,
+        "phone_number_verified": False if user.phone_number else None,  # never checked here
+        "zoneinfo": ZONEINFO,
+        "locale": user.locale,
+        **{name: (user.profile_claims or {}).get(name) for name in ADMIN_SET},
     }
 
 
@@ -89,3 +108,24 @@ def requested_claims(user: User, client: Client | None, names: list[str]) -> dic
     allowed = set((client.get_allowed_scope(" ".join(SCOPE_CLAIMS)) if client is not None else "").split())
     return {name: values[name] for name in names
             if COVERED_BY.get(name) in allowed and values.get(name) is not None}
+
+
+def check_admin_set(claims) -> dict:
+    """The ``claims`` of an admin API PATCH, checked: ValueError says what is wrong.  A null removes one."""
+    from ..clients import web_page
+
+    if not isinstance(claims, dict) or not claims or not set(claims) <= set(ADMIN_SET):
+        raise ValueError(f"claims is an object whose members are among {', '.join(ADMIN_SET)}")
+    for name, value in claims.items():
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or len(value) > ADMIN_SET[name]:
+            raise ValueError(f"claims.{name} is a string of 1 to {ADMIN_SET[name]} characters, or null")
+        if name in ADMIN_SET_URLS and not web_page(value, ("https",)):
+            raise ValueError(f"claims.{name} is an https URL")
+    return claims
+
+
+def set_admin_claims(user: User, claims: dict) -> None:
+    merged = {**(user.profile_claims or {}), **claims}
+    user.profile_claims = {name: value.strip() for name, value in merged.items() if value is not None} or None

@@ -37,7 +37,8 @@ from .tokens import (
     sha256,
 )
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+FAPI2_CODE_TTL = 60  # seconds at most for a fapi2 client's code (FAPI 2.0 Security Profile)
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 
 @dataclass
@@ -107,7 +108,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             acr=acr.of(session.get("amr")) if data.get("acr_values") else None,
         )
         ctx = provider()
-        ctx.redis.set(ctx.keys("code", sha256(code)), json.dumps(asdict(record)), ex=ctx.config["IDP_AUTH_CODE_TTL"])
+        ttl = ctx.config["IDP_AUTH_CODE_TTL"]
+        if request.client.is_fapi2:
+            ttl = min(ttl, FAPI2_CODE_TTL)
+        ctx.redis.set(ctx.keys("code", sha256(code)), json.dumps(asdict(record)), ex=ttl)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:
         ctx = provider()

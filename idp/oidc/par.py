@@ -81,6 +81,8 @@ def _check(server, oauth_request, client) -> None:
         raise InvalidRequestError("'client_id' is not the authenticated client's.")
     if name := pending.too_long(form):
         raise InvalidRequestError(f"'{name}' is longer than {pending.PARAMETERS[name]} characters.")
+    if client.is_fapi2 and (form.get("code_challenge_method") != "S256" or not form.get("code_challenge")):
+        raise InvalidRequestError("A fapi2 client must send PKCE: code_challenge, code_challenge_method S256.")
     grant = server.get_authorization_grant(oauth_request)
     grant.validate_no_multiple_request_parameter(oauth_request)
     grant.validate_authorization_request()
@@ -125,3 +127,10 @@ def substitute() -> None:
     real.args = ImmutableMultiDict(items)
     real.values = CombinedMultiDict([real.args, real.form])
     g.pushed = True
+
+
+def require_for_fapi2(grant) -> None:
+    """FAPI 2.0: a fapi2 client's authorization requests come through PAR, or get no code."""
+    if grant.request.client.is_fapi2 and not g.get("pushed"):
+        raise InvalidRequestError("This client's authorization requests must be pushed first (PAR, RFC 9126).",
+                                  redirect_uri=grant.redirect_uri)

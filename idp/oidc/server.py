@@ -15,6 +15,7 @@ from ..db import session as db_session
 from ..models import RefreshToken, utcnow
 from ..resources import PROVIDER_SCOPES, unknown_scopes
 from . import endpoints, grants, verified_claims
+from .client_auth import PrivateKeyJWT
 from .context import provider
 from .tokens import AccessTokenGenerator, link_access_token, own_token_claims, sha256
 
@@ -114,6 +115,7 @@ def init_app(app: Flask) -> tuple[AuthorizationServer, ResourceProtector]:
     server.register_grant(grants.ClientCredentialsGrant)
     server.register_extension(Issuer())
     server.register_client_auth_method("client_secret_basic", _tolerant_basic)
+    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_endpoint(endpoints.Revocation)
     server.register_endpoint(endpoints.Introspection)
     server.register_endpoint(endpoints.EndSession())

@@ -34,6 +34,7 @@ from ..sessions import end as end_session
 from ..theme import brand_name
 from . import acr, backchannel, par, pending, verified_claims
 from .claims import SCOPE_CLAIMS, requested_claims, subject_for, user_claims, user_for_subject
+from .client_auth import ALGS as CLIENT_ASSERTION_ALGS
 from .context import provider
 
 bp = Blueprint("oidc", __name__)
@@ -87,7 +88,8 @@ def _scopes_supported() -> list[str]:
 
 def metadata() -> dict:
     issuer = provider().issuer
-    client_auth = ["client_secret_basic", "client_secret_post", "none"]
+    client_auth = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+    signing = list(CLIENT_ASSERTION_ALGS)  # private_key_jwt (idp/oidc/client_auth.py)
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
@@ -105,15 +107,19 @@ def metadata() -> dict:
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "userinfo_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": client_auth,
+        "token_endpoint_auth_signing_alg_values_supported": signing,
         "revocation_endpoint_auth_methods_supported": client_auth,
-        "introspection_endpoint_auth_methods_supported": client_auth[:2],
+        "revocation_endpoint_auth_signing_alg_values_supported": signing,
+        "introspection_endpoint_auth_methods_supported": client_auth[:3],
+        "introspection_endpoint_auth_signing_alg_values_supported": signing,
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", *(["create"] if hooks().signup_url else [])],
         "acr_values_supported": acr.SUPPORTED,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
                              *[c for claims in SCOPE_CLAIMS.values() for c in claims]],
         "claims_parameter_supported": True,  # for verified_claims (OpenID Connect for Identity Assurance)
-        "verified_claims_supported": True,
+        # OpenID Connect for Identity Assurance: its trust framework and claims say it is supported
+        # (no verified_claims_supported: the registry and the certification suite know no such name).
         "trust_frameworks_supported": ["eidas"],
         "claims_in_verified_claims_supported": list(verified_claims.VERIFIABLE),
         "request_parameter_supported": False,
@@ -143,6 +149,7 @@ def authorize():
         par.substitute()  # a pushed request (RFC 9126): its parameters, not the query's
         grant = server().get_consent_grant(end_user=user)
         _refuse_request_objects(grant)
+        par.require_for_fapi2(grant)
         _refuse_too_long()
         _check_claims_request(grant)
         _check_resources(grant)
@@ -416,9 +423,13 @@ def rp_logout():
         return authorization_error(error)
     user = current_user()
     hint = logout.id_token_claims or {}
-    if user is not None and not (logout.client and hint.get("sub") == subject_for(user, logout.client)):
+    # A return address the service did not register is never followed: the citizen is asked, and told.
+    unknown_return = bool(request.values.get("post_logout_redirect_uri")) and not logout.redirect_uri
+    if user is not None and (unknown_return or not (logout.client and hint.get("sub") == subject_for(user,
+                                                                                                    logout.client))):
         session["logout_redirect"] = logout.redirect_uri
-        return render_template("oidc/logout_confirm.html", client=logout.client, logout_form=LogoutForm())
+        return render_template("oidc/logout_confirm.html", client=logout.client, logout_form=LogoutForm(),
+                               unknown_return=unknown_return)
     backchannel.notify(session.get("user_id"), session.get("sid"), session.get("clients", []))
     shared_computer = session.get("shared_computer", False)
     federated = session.get(FEDERATED)

@@ -5,6 +5,7 @@ discovery, static client with client_secret_basic, its backchannel_logout_uri (t
 from __future__ import annotations
 
 import pytest
+from conformance_fixtures import app, citizen, database_url, module, second_client, static_client  # noqa: F401
 from conformance_suite import ISSUER, POST_LOGOUT_REDIRECT_URI, REDIRECT_URI, Module, b64url_json
 from test_oidcc_rp_initiated_logout_certification import post_logout_redirect, sign_in_and_end_session
 

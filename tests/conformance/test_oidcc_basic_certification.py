@@ -12,6 +12,7 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+from conformance_fixtures import app, citizen, database_url, module, second_client, static_client  # noqa: F401
 from conformance_suite import (
     REDIRECT_URI,
     USER_INTERFACE_ERRORS,

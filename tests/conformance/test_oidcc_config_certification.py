@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from conformance_fixtures import app, citizen, database_url, module, second_client, static_client  # noqa: F401
 from conformance_suite import ISSUER, KNOWN_METADATA
 
 

@@ -8,6 +8,7 @@ import re
 import time
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from conformance_fixtures import app, citizen, database_url, module, second_client, static_client  # noqa: F401
 from conformance_suite import ISSUER, POST_LOGOUT_REDIRECT_URI, USER_INTERFACE_ERRORS, random_vschar
 from jose import jwt as jose_jwt
 

@@ -1,5 +1,8 @@
 """The provider as the certification plans meet it: an https issuer, one citizen with every claim the
-provider keeps, and the "static client" a deployer registers for the suite (``client_secret_basic``)."""
+provider keeps, and the "static client" a deployer registers for the suite (``client_secret_basic``).
+
+Each plan's module imports these fixtures: a conftest.py here would be a second module named
+``conftest`` beside tests/conftest.py, from which other test modules import names."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import shutil
 
 import pytest
 from conformance_suite import ISSUER, POST_LOGOUT_REDIRECT_URI, REDIRECT_URI, USERNAME, Module
+
+from idp.oidc.claims import check_admin_set, set_admin_claims
 
 from helpers import make_client, make_user
 
@@ -35,6 +40,12 @@ def citizen(db):
     user.street_address = "3 rue des Lilas"
     user.postal_code = "35000"
     user.locality = "Rennes"
+    # The claims no citizen is asked for, set on the tester's account as the help desk would set them
+    # (PATCH /admin/api/users/{user} with "claims"): the profile scope's modules expect every one.
+    set_admin_claims(user, check_admin_set({
+        "middle_name": "Marie", "nickname": "Jeannot", "gender": "male",
+        "profile": "https://profils.example.fr/jean", "picture": "https://profils.example.fr/jean.png",
+        "website": "https://jean.example.fr/"}))
     db.commit()
     return user
 

@@ -1,0 +1,59 @@
+"""A FAPI 2.0 relying party written for the tests with joserfc: its keys, its client assertions
+(RFC 7523, ``private_key_jwt``) and its pushed authorization requests (RFC 9126).  It talks to the
+provider through any client with ``post``/``get`` (Flask's test client, or ``requests`` for a
+server on loopback)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class FapiClient:
+    def __init__(self, issuer: str, redirect_uri: str, alg: str = "ES256"):
+        self.issuer, self.redirect_uri, self.alg = issuer, redirect_uri, alg
+        self.key = ECKey.generate_key("P-256", parameters={"kid": secrets.token_hex(4), "alg": alg, "use": "sig"})
+        self.client_id: str | None = None
+
+    def jwks(self, *extra: ECKey) -> dict:
+        """The public keys to register (or publish at a jwks_uri)."""
+        return KeySet([self.key, *extra]).as_dict(private=False)
+
+    def assertion(self, *, audience=None, lifetime: int = 60, jti: str | None = None, key: ECKey | None = None,
+                  alg: str | None = None, **claims) -> str:
+        now = int(time.time())
+        signing = key or self.key
+        body = {"iss": self.client_id, "sub": self.client_id, "aud": self.issuer if audience is None else audience,
+                "iat": now, "exp": now + lifetime, "jti": jti or secrets.token_urlsafe(16), **claims}
+        return jwt.encode({"alg": alg or self.alg, "kid": signing.kid}, body, signing)
+
+    def authenticated(self, data: dict, **assertion_options) -> dict:
+        return {**data, "client_id": self.client_id, "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": self.assertion(**assertion_options)}
+
+    @staticmethod
+    def pkce() -> tuple[str, str]:
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        return verifier, challenge
+
+    def push(self, http, scope: str = "openid profile", **params):
+        """POST /oauth/par; the answer, and the PKCE verifier that goes with it."""
+        verifier, challenge = self.pkce()
+        data = {"response_type": "code", "redirect_uri": self.redirect_uri, "scope": scope,
+                "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
+                "code_challenge_method": "S256", **params}
+        return http.post("/oauth/par", data=self.authenticated({k: v for k, v in data.items() if v is not None})), \
+            verifier
+
+    def redeem(self, http, code: str, verifier: str, **assertion_options):
+        return http.post("/oauth/token", data=self.authenticated(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
+             "code_verifier": verifier}, **assertion_options))
