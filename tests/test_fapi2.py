@@ -68,6 +68,20 @@ def token_error(answer) -> str:
     return answer.get_json()["error"]
 
 
+def test_a_refresh_and_a_service_s_own_token_authenticate_with_the_key_too(client, db, citizen, fapi):
+    callback, verifier = sign_in_through_par(client, fapi)
+    refresh = fapi.redeem(client, callback["code"], verifier).get_json()["refresh_token"]
+    refreshed = client.post("/oauth/token", data=fapi.authenticated({"grant_type": "refresh_token",
+                                                                     "refresh_token": refresh}))
+    assert refreshed.status_code == 200 and refreshed.get_json()["refresh_token"] != refresh
+    batch = FapiClient(ISSUER, REDIRECT_URI)
+    registered, _ = register(db, name="Versements", grant_types=["client_credentials"], jwks=batch.jwks(),
+                             scope="openid")
+    batch.client_id = registered.client_id
+    own = client.post("/oauth/token", data=batch.authenticated({"grant_type": "client_credentials"}))
+    assert own.status_code == 200 and own.get_json()["token_type"] == "Bearer"
+
+
 @pytest.mark.parametrize(("options", "why"), [
     ({"audience": ISSUER + "/oauth/token"}, "aud"),  # FAPI 2.0: the issuer alone
     ({"audience": [ISSUER, "https://other.example"]}, "aud"),
