@@ -11,18 +11,68 @@ Run it beside a provider where it was registered::
 that carries ``payments:read``, 401 for any other token, 403 without the scope.  ``?check=introspection``
 asks the provider instead of checking offline: a revoked token is then refused at once, where an
 offline check only knows what the token says until it expires.
+
+A token bound to a key (DPoP, RFC 9449: ``cnf.jkt``, as the FAPI 2.0 clients get them) is accepted
+only as ``Authorization: DPoP <token>`` with a ``DPoP`` proof of that key for this very request
+(``htm``, ``htu``, a fresh ``iat``, ``ath`` the token's hash, a ``jti`` not seen before); presented as
+a Bearer token it gets 401 with ``WWW-Authenticate: DPoP``.  The proof is checked with joserfc.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import threading
+import time
 
 import requests
 from flask import Flask, jsonify, request
 from jose import jwt
 from jose.exceptions import JOSEError
+from joserfc import jwt as proof_jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import JWKRegistry, thumbprint
+from joserfc.jws import extract_compact
 
 ALGORITHMS = ["RS256", "ES256"]  # what Sésame signs access tokens with
+PROOF_ALGORITHMS = ["ES256", "PS256", "EdDSA"]  # what Sésame asks of DPoP proofs
+PROOF_WINDOW = 60  # seconds a proof's iat may be off this API's clock
+
+
+class SeenProofs:
+    """The jti of the proofs accepted in the last window (one process; a cluster would share them)."""
+
+    def __init__(self):
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str) -> bool:
+        now = time.time()
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if now - t < 2 * PROOF_WINDOW}
+            if key in self._seen:
+                return False
+            self._seen[key] = now
+            return True
+
+
+def proof_key(proof: str, method: str, url: str, token: str, seen: SeenProofs) -> str | None:
+    """The thumbprint of the key that signed a valid DPoP proof for this request and token; else None."""
+    try:
+        header = extract_compact(proof.encode()).protected
+        if header.get("typ") != "dpop+jwt" or header.get("alg") not in PROOF_ALGORITHMS:
+            return None
+        claims = proof_jwt.decode(proof, JWKRegistry.import_key(header["jwk"]), algorithms=PROOF_ALGORITHMS).claims
+    except (JoseError, ValueError, TypeError, KeyError):
+        return None
+    token_hash = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+    if (claims.get("htm"), claims.get("htu"), claims.get("ath")) != (method, url, token_hash):
+        return None
+    if not isinstance(claims.get("iat"), int) or abs(time.time() - claims["iat"]) > PROOF_WINDOW:
+        return None
+    jkt = thumbprint(header["jwk"])
+    return jkt if seen.first_time(f"{jkt} {claims.get('jti')}") else None
 
 
 def verify_offline(token: str, issuer: str, identifier: str, keys: dict) -> dict | None:
@@ -61,12 +111,21 @@ def create_app(issuer: str, identifier: str, credentials: tuple[str, str]) -> Fl
             keys.update(requests.get(f"{issuer}/oauth/jwks", timeout=5).json())
         return verify_offline(token, issuer, identifier, keys)
 
+    seen = SeenProofs()
+
     @api.get("/payments")
     def payments():
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        claims = claims_of(token) if scheme.lower() == "bearer" and token else None
+        claims = claims_of(token) if scheme.lower() in ("bearer", "dpop") and token else None
         if claims is None:
             return jsonify(error="invalid_token"), 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        bound_to = (claims.get("cnf") or {}).get("jkt")
+        if bound_to or scheme.lower() == "dpop":
+            proof = request.headers.get("DPoP", "")
+            proven = proof_key(proof, request.method, request.base_url, token, seen) if proof and bound_to else None
+            if scheme.lower() != "dpop" or proven != bound_to:
+                return jsonify(error="invalid_dpop_proof" if scheme.lower() == "dpop" else "invalid_token"), 401, {
+                    "WWW-Authenticate": f'DPoP algs="{" ".join(PROOF_ALGORITHMS)}"'}
         if "payments:read" not in claims.get("scope", "").split():
             return jsonify(error="insufficient_scope"), 403, {
                 "WWW-Authenticate": 'Bearer error="insufficient_scope", scope="payments:read"'}

@@ -1,5 +1,6 @@
 """A FAPI 2.0 relying party written for the tests with joserfc: its keys, its client assertions
-(RFC 7523, ``private_key_jwt``) and its pushed authorization requests (RFC 9126).  It talks to the
+(RFC 7523, ``private_key_jwt``), its pushed authorization requests (RFC 9126) and its DPoP proofs
+(RFC 9449).  It talks to the
 provider through any client with ``post``/``get`` (Flask's test client, or ``requests`` for a
 server on loopback)."""
 
@@ -20,6 +21,7 @@ class FapiClient:
     def __init__(self, issuer: str, redirect_uri: str, alg: str = "ES256"):
         self.issuer, self.redirect_uri, self.alg = issuer, redirect_uri, alg
         self.key = ECKey.generate_key("P-256", parameters={"kid": secrets.token_hex(4), "alg": alg, "use": "sig"})
+        self.dpop_key = ECKey.generate_key("P-256")  # another key: the one the tokens are bound to
         self.client_id: str | None = None
 
     def jwks(self, *extra: ECKey) -> dict:
@@ -53,7 +55,19 @@ class FapiClient:
         return http.post("/oauth/par", data=self.authenticated({k: v for k, v in data.items() if v is not None})), \
             verifier
 
-    def redeem(self, http, code: str, verifier: str, **assertion_options):
-        return http.post("/oauth/token", data=self.authenticated(
+    def proof(self, method: str, path: str, access_token: str | None = None, *, key: ECKey | None = None,
+              url: str | None = None, iat: int | None = None, jti: str | None = None) -> str:
+        """A DPoP proof (RFC 9449 §4) for ``method`` on the issuer's ``path``."""
+        signing = key or self.dpop_key
+        claims = {"htm": method, "htu": url or self.issuer + path, "iat": int(time.time()) if iat is None else iat,
+                  "jti": jti or secrets.token_urlsafe(16)}
+        if access_token is not None:
+            claims["ath"] = base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()).rstrip(
+                b"=").decode()
+        return jwt.encode({"typ": "dpop+jwt", "alg": "ES256", "jwk": signing.as_dict(private=False)}, claims, signing)
+
+    def redeem(self, http, code: str, verifier: str, dpop: bool = True, **assertion_options):
+        headers = {"DPoP": self.proof("POST", "/oauth/token")} if dpop else {}
+        return http.post("/oauth/token", headers=headers, data=self.authenticated(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
              "code_verifier": verifier}, **assertion_options))

@@ -1,16 +1,17 @@
 """FAPI 2.0 clients (issue 19, item 2), first part: ``private_key_jwt`` (RFC 7523 as FAPI 2.0
-restricts it), PAR required, PKCE S256 required, codes of at most 60 s, ES256 ID tokens.  The
-client is tests/fapi_client.py, written with joserfc; DPoP comes in the next part."""
+restricts it), PAR required, PKCE S256 required, codes of at most 60 s, ES256 ID tokens, and
+DPoP-bound tokens (RFC 9449).  The client is tests/fapi_client.py, written with joserfc."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
 from fapi_client import FapiClient
 from jose import jwt as jose_jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, thumbprint
 from werkzeug.wrappers import Request, Response
 
 from idp.cli import main
@@ -71,14 +72,14 @@ def token_error(answer) -> str:
 def test_a_refresh_and_a_service_s_own_token_authenticate_with_the_key_too(client, db, citizen, fapi):
     callback, verifier = sign_in_through_par(client, fapi)
     refresh = fapi.redeem(client, callback["code"], verifier).get_json()["refresh_token"]
-    refreshed = client.post("/oauth/token", data=fapi.authenticated({"grant_type": "refresh_token",
-                                                                     "refresh_token": refresh}))
+    refreshed = client.post("/oauth/token", headers={"DPoP": fapi.proof("POST", "/oauth/token")},
+                            data=fapi.authenticated({"grant_type": "refresh_token", "refresh_token": refresh}))
     assert refreshed.status_code == 200 and refreshed.get_json()["refresh_token"] != refresh
     batch = FapiClient(ISSUER, REDIRECT_URI)
     registered, _ = register(db, name="Versements", grant_types=["client_credentials"], jwks=batch.jwks(),
                              scope="openid")
     batch.client_id = registered.client_id
-    own = client.post("/oauth/token", data=batch.authenticated({"grant_type": "client_credentials"}))
+    own = client.post("/oauth/token", data=batch.authenticated({"grant_type": "client_credentials"}))  # no DPoP
     assert own.status_code == 200 and own.get_json()["token_type"] == "Bearer"
 
 
@@ -184,3 +185,92 @@ def test_discovery_names_private_key_jwt_and_its_algorithms(client):
     document = client.get("/.well-known/openid-configuration").get_json()
     assert "private_key_jwt" in document["token_endpoint_auth_methods_supported"]
     assert document["token_endpoint_auth_signing_alg_values_supported"] == ["ES256", "PS256", "EdDSA"]
+
+
+# DPoP (RFC 9449)
+
+
+def bound_tokens(client, fapi) -> dict:
+    callback, verifier = sign_in_through_par(client, fapi)
+    issued = fapi.redeem(client, callback["code"], verifier)
+    assert issued.status_code == 200, issued.get_json()
+    return issued.get_json()
+
+
+def userinfo(client, fapi, token: str, scheme: str = "DPoP", **proof_options):
+    proof = fapi.proof("GET", "/oauth/userinfo", token, **proof_options)
+    return client.get("/oauth/userinfo", headers={"Authorization": f"{scheme} {token}", "DPoP": proof})
+
+
+def test_a_fapi2_token_is_bound_to_the_proof_s_key_and_used_with_a_fresh_proof(client, db, citizen, fapi):
+    tokens = bound_tokens(client, fapi)
+    assert tokens["token_type"] == "DPoP"
+    claims = jose_jwt.get_unverified_claims(tokens["access_token"])
+    assert claims["cnf"] == {"jkt": thumbprint(fapi.dpop_key.as_dict(private=False))}
+    answer = userinfo(client, fapi, tokens["access_token"])
+    assert answer.status_code == 200 and answer.get_json()["sub"] == citizen.sub
+
+    introspected = client.post("/oauth/introspect", data=fapi.authenticated({"token": tokens["access_token"]}))
+    assert introspected.get_json()["cnf"] == claims["cnf"] and introspected.get_json()["token_type"] == "DPoP"
+
+
+def test_without_a_proof_a_fapi2_client_gets_no_token(client, db, citizen, fapi):
+    callback, verifier = sign_in_through_par(client, fapi)
+    refused = fapi.redeem(client, callback["code"], verifier, dpop=False)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_dpop_proof"
+
+
+def dpop_refusal(answer) -> str:
+    assert answer.status_code == 401, answer.get_json()
+    assert answer.headers["WWW-Authenticate"].startswith("DPoP ")
+    return answer.get_json()["error"]
+
+
+def test_a_bound_token_is_refused_as_bearer_or_with_a_bad_proof(client, db, citizen, fapi):
+    token = bound_tokens(client, fapi)["access_token"]
+    assert dpop_refusal(client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})) \
+        == "invalid_token"
+    assert dpop_refusal(client.post("/oauth/userinfo", data={"access_token": token})) == "invalid_token"
+    thief_key = ECKey.generate_key("P-256")
+    assert dpop_refusal(userinfo(client, fapi, token, key=thief_key)) == "invalid_dpop_proof"  # another key
+    assert dpop_refusal(userinfo(client, fapi, token, url=ISSUER + "/oauth/token")) == "invalid_dpop_proof"  # htu
+    assert dpop_refusal(userinfo(client, fapi, token, iat=int(time.time()) - 600)) == "invalid_dpop_proof"  # stale
+    proof = fapi.proof("GET", "/oauth/userinfo", "another token")  # ath of another token
+    assert dpop_refusal(client.get("/oauth/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": proof})) \
+        == "invalid_dpop_proof"
+    once = fapi.proof("GET", "/oauth/userinfo", token)
+    headers = {"Authorization": f"DPoP {token}", "DPoP": once}
+    assert client.get("/oauth/userinfo", headers=headers).status_code == 200
+    assert dpop_refusal(client.get("/oauth/userinfo", headers=headers)) == "invalid_dpop_proof"  # replayed
+
+
+def test_a_proof_at_the_token_endpoint_works_once_and_must_verify(client, db, citizen, fapi):
+    callback, verifier = sign_in_through_par(client, fapi)
+    proof = fapi.proof("POST", "/oauth/token", jti="same")
+    data = fapi.authenticated({"grant_type": "authorization_code", "code": callback["code"],
+                               "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+    assert client.post("/oauth/token", headers={"DPoP": proof}, data=data).status_code == 200
+    callback, verifier = sign_in_through_par(client, fapi)
+    again = client.post("/oauth/token", headers={"DPoP": proof}, data=fapi.authenticated(
+        {"grant_type": "authorization_code", "code": callback["code"], "redirect_uri": REDIRECT_URI,
+         "code_verifier": verifier}))
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_dpop_proof"
+    forged = proof[:-6] + "AAAAAA"
+    assert client.post("/oauth/token", headers={"DPoP": forged}, data={}).get_json()["error"] == "invalid_dpop_proof"
+
+
+def test_a_refresh_binds_the_new_token_to_the_key_of_its_proof(client, db, citizen, fapi):
+    tokens = bound_tokens(client, fapi)
+    fapi.dpop_key = ECKey.generate_key("P-256")  # the client moved to another key
+    refreshed = client.post("/oauth/token", headers={"DPoP": fapi.proof("POST", "/oauth/token")},
+                            data=fapi.authenticated({"grant_type": "refresh_token",
+                                                     "refresh_token": tokens["refresh_token"]}))
+    assert refreshed.status_code == 200, refreshed.get_json()
+    new = refreshed.get_json()["access_token"]
+    assert jose_jwt.get_unverified_claims(new)["cnf"]["jkt"] == thumbprint(fapi.dpop_key.as_dict(private=False))
+    assert userinfo(client, fapi, new).status_code == 200
+
+
+def test_discovery_names_the_dpop_algorithms(client):
+    document = client.get("/.well-known/openid-configuration").get_json()
+    assert document["dpop_signing_alg_values_supported"] == ["ES256", "PS256", "EdDSA"]

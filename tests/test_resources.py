@@ -291,6 +291,37 @@ def test_the_api_accepts_only_tokens_meant_for_it_and_none_once_revoked(live, db
         assert call(mine) == 200 and time.time()  # offline checks cannot know: the token's short life is the bound
 
 
+@pytest.mark.parametrize("check", ["offline", "introspection"])
+def test_the_api_takes_a_dpop_bound_token_only_with_a_proof_of_its_key(live, db, check):
+    from fapi_client import FapiClient
+    from joserfc.jwk import ECKey
+
+    issuer, api = live
+    client_id, secret = service(db)
+    holder = FapiClient(issuer, "")  # only its DPoP key and proofs are used here
+    answer = requests.post(f"{issuer}/oauth/token", auth=(client_id, secret), timeout=5,
+                           headers={"DPoP": holder.proof("POST", "/oauth/token")},
+                           data={"grant_type": "client_credentials", "resource": PAYMENTS})
+    assert answer.status_code == 200 and answer.json()["token_type"] == "DPoP", answer.text
+    bound = answer.json()["access_token"]
+
+    def call(scheme: str, **proof_options):
+        headers = {"Authorization": f"{scheme} {bound}"}
+        if proof_options.get("key", True) is not None:
+            headers["DPoP"] = holder.proof("GET", "", bound, **{"url": f"{api}/payments", **proof_options})
+        return requests.get(f"{api}/payments", params={"check": check}, headers=headers, timeout=5)
+
+    assert call("DPoP").status_code == 200
+    as_bearer = call("Bearer", key=None)
+    assert as_bearer.status_code == 401 and as_bearer.headers["WWW-Authenticate"].startswith("DPoP")
+    assert call("DPoP", key=ECKey.generate_key("P-256")).status_code == 401  # a thief's key
+    assert call("DPoP", url=f"{api}/other").status_code == 401  # a proof for another URL
+    replayed = holder.proof("GET", "", bound, url=f"{api}/payments")
+    headers = {"Authorization": f"DPoP {bound}", "DPoP": replayed}
+    assert requests.get(f"{api}/payments", params={"check": check}, headers=headers, timeout=5).status_code == 200
+    assert requests.get(f"{api}/payments", params={"check": check}, headers=headers, timeout=5).status_code == 401
+
+
 def test_introspection_by_an_api_sees_only_its_own_tokens(client, db, apis):
     client_id, secret = service(db)
     for_payments = token(client, client_id, secret, resource=PAYMENTS).get_json()["access_token"]

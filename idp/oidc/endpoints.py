@@ -13,6 +13,7 @@ from joserfc.jws import extract_compact
 from .. import resources
 from ..db import session as db_session
 from .context import provider
+from .dpop import refuse_as_bearer
 from .tokens import IssuedToken, decode_access_token, deny_access_token, is_access_token_denied, lookup, revoke_family
 
 
@@ -51,8 +52,10 @@ class Introspection(IntrospectionEndpoint):
             "exp": token.exp,
             "iat": token.iat,
             "iss": provider().issuer,
-            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+            "token_type": ("DPoP" if token.jkt else "Bearer") if token.kind == "access_token" else "refresh_token",
         }
+        if token.jkt:
+            body["cnf"] = {"jkt": token.jkt}  # the resource checks the DPoP proof against it
         if token.jti:
             body["jti"] = token.jti
         if token.aud:
@@ -70,6 +73,7 @@ class AccessTokenValidator(BearerTokenValidator):
     def validate_token(self, token, scopes, request, **kwargs):
         if token is None or is_access_token_denied(token["jti"]) or provider().clients(token["client_id"]) is None:
             raise InvalidTokenError(realm=self.realm, extra_attributes=self.extra_attributes)
+        refuse_as_bearer(token)
         if self.scope_insufficient(token.get("scope", ""), scopes):
             raise InsufficientScopeError()
 

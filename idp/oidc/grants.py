@@ -25,7 +25,7 @@ from joserfc import jwt
 from .. import resources
 from ..db import session as db_session
 from ..models import User, epoch
-from . import acr, verified_claims
+from . import acr, dpop, verified_claims
 from .claims import requested_claims, user_claims
 from .context import provider
 from .tokens import (
@@ -133,6 +133,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def validate_token_request(self):
         super().validate_token_request()
+        dpop.require_for(self.request.client)
         code = self.request.authorization_code
         choose_target(code.scope, code.resources)
 
@@ -246,6 +247,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def validate_token_request(self):
         super().validate_token_request()
+        dpop.require_for(self.request.client)  # before the claim: a refused request burns nothing
         row = self.request.refresh_token.row
         choose_target(self.request.payload.scope or row.scope, row.resources)
         # Claimed only once every check passed, so a refused request does not burn the token.
@@ -288,6 +290,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     def validate_token_request(self):
         super().validate_token_request()
+        dpop.require_for(self.request.client)
         choose_target(self.request.client.get_allowed_scope(self.request.payload.scope), None)
 
 

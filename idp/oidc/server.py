@@ -14,7 +14,7 @@ from flask import Flask
 from ..db import session as db_session
 from ..models import RefreshToken, utcnow
 from ..resources import PROVIDER_SCOPES, unknown_scopes
-from . import endpoints, grants, verified_claims
+from . import dpop, endpoints, grants, verified_claims
 from .client_auth import PrivateKeyJWT
 from .context import provider
 from .tokens import AccessTokenGenerator, link_access_token, own_token_claims, sha256
@@ -121,6 +121,7 @@ def init_app(app: Flask) -> tuple[AuthorizationServer, ResourceProtector]:
     server.register_endpoint(endpoints.EndSession())
     protector = ResourceProtector()
     protector.register_token_validator(endpoints.AccessTokenValidator())
+    protector.register_token_validator(dpop.DPoPTokenValidator())
     app.extensions["idp.oauth"] = server
     app.extensions["idp.protector"] = protector
     return server, protector

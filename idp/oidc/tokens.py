@@ -58,7 +58,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
             scope = target.scope if target.identifier else " ".join(
                 name for name in scope.split() if name in target.scope.split())
             expires_in = target.ttl or expires_in
-        token = {"token_type": "Bearer",
+        token = {"token_type": "DPoP" if g.get("dpop_jkt") else "Bearer",  # RFC 9449: bound to the proof's key
                  "access_token": self.access_token_generator(client=client, grant_type=grant_type, user=user,
                                                              scope=scope)}
         expires_in = expires_in or self._get_expires_in(client, grant_type)
@@ -88,6 +88,8 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
             "sub": subject_for(user, client) if user else client.get_client_id(),
             "aud": (target and target.identifier) or client.get_client_id(),
         }
+        if jkt := g.get("dpop_jkt"):
+            claims["cnf"] = {"jkt": jkt}  # RFC 9449 §6: the key the token is bound to
         key = provider().signing_keys.signing_key(alg)
         return jwt.encode({"alg": alg, "typ": "at+jwt", "kid": key.kid}, claims, key, algorithms=[alg])
 
@@ -268,6 +270,7 @@ class IssuedToken:
     family_id: str | None = None
     revoked: bool = False
     aud: str | None = None  # an access token's audience: its client, or the resource it is for
+    jkt: str | None = None  # an access token bound to a key (DPoP, RFC 9449): the key's thumbprint
 
     def check_client(self, client) -> bool:
         return client.get_client_id() == self.client_id
@@ -300,6 +303,7 @@ def _access_token(token_string: str) -> IssuedToken | None:
     return IssuedToken(
         "access_token", claims["client_id"], claims.get("scope", ""), claims["exp"], claims["iat"],
         claims["sub"], jti=claims["jti"], revoked=is_access_token_denied(claims["jti"]), aud=claims.get("aud"),
+        jkt=(claims.get("cnf") or {}).get("jkt"),
     )
 
 

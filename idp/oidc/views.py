@@ -32,7 +32,7 @@ from ..plugins import hooks
 from ..ratelimit import limiter
 from ..sessions import end as end_session
 from ..theme import brand_name
-from . import acr, backchannel, par, pending, verified_claims
+from . import acr, backchannel, dpop, par, pending, verified_claims
 from .claims import SCOPE_CLAIMS, requested_claims, subject_for, user_claims, user_for_subject
 from .client_auth import ALGS as CLIENT_ASSERTION_ALGS
 from .context import provider
@@ -64,7 +64,7 @@ def allow_cross_origin(response):
     # Browser-based relying parties call these directly; no cookies are involved.
     if request.endpoint in CORS_ENDPOINTS:
         response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
     return response
 
 
@@ -113,6 +113,7 @@ def metadata() -> dict:
         "introspection_endpoint_auth_methods_supported": client_auth[:3],
         "introspection_endpoint_auth_signing_alg_values_supported": signing,
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(dpop.ALGS),
         "prompt_values_supported": ["none", "login", "consent", *(["create"] if hooks().signup_url else [])],
         "acr_values_supported": acr.SUPPORTED,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
@@ -349,6 +350,11 @@ def refuse_repeated_parameters():
 
 @bp.post("/oauth/token")
 def token():
+    try:
+        dpop.at_token_endpoint()  # RFC 9449: a proof binds the access token to the client's key
+    except OAuth2Error as error:
+        status, body, headers = error()
+        return jsonify(dict(body)), status, {**dict(headers), "Cache-Control": "no-store"}
     return server().create_token_response()
 
 
