@@ -274,3 +274,25 @@ def test_a_refresh_binds_the_new_token_to_the_key_of_its_proof(client, db, citiz
 def test_discovery_names_the_dpop_algorithms(client):
     document = client.get("/.well-known/openid-configuration").get_json()
     assert document["dpop_signing_alg_values_supported"] == ["ES256", "PS256", "EdDSA"]
+
+
+def test_every_refusal_is_audited_without_the_token(client, db, citizen, fapi):
+    from sqlalchemy import select
+
+    from idp.models import AuditEvent
+
+    callback, verifier = sign_in_through_par(client, fapi)
+    assert token_error(fapi.redeem(client, callback["code"], verifier, dpop=False)) == "invalid_dpop_proof"
+    assert token_error(fapi.redeem(client, callback["code"], verifier, lifetime=3600)) == "invalid_client"
+    pushed, _ = fapi.push(client, code_challenge=None, code_challenge_method=None)
+    assert pushed.status_code == 400
+    db.expire_all()
+    refused = {(row.action, row.details.get("endpoint"), row.details.get("error"))
+               for row in db.scalars(select(AuditEvent).where(AuditEvent.action.in_(("oauth.refused",
+                                                                                     "client.auth_failed"))))}
+    assert ("oauth.refused", "/oauth/token", "invalid_dpop_proof") in refused
+    assert ("oauth.refused", "/oauth/token", "invalid_client") in refused
+    assert ("oauth.refused", "/oauth/par", "invalid_request") in refused
+    assert any(action == "client.auth_failed" for action, _endpoint, _error in refused)
+    everything = " ".join(str(row.details) for row in db.scalars(select(AuditEvent)))
+    assert callback["code"] not in everything and verifier not in everything

@@ -34,6 +34,7 @@ from ..db import session as db_session
 from . import pending, verified_claims
 from .context import provider
 from .grants import CLIENT_AUTH_METHODS
+from .server import audit_refusal
 from .tokens import sha256
 
 bp = Blueprint("par", __name__)
@@ -54,6 +55,7 @@ def push():
         client = server.authenticate_client(oauth_request, CLIENT_AUTH_METHODS, "par")
         _check(server, oauth_request, client)
     except OAuth2Error as error:
+        audit_refusal(error, getattr(oauth_request, "client", None))
         error.redirect_uri = None  # the client is waiting for JSON, not the browser for a redirect
         status, body, headers = error()
         return jsonify(dict(body)), status, {**dict(headers), "Cache-Control": "no-store"}

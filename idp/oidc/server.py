@@ -102,8 +102,27 @@ def _tolerant_basic(query_client, request):
         return None
 
 
+class AuditedServer(AuthorizationServer):
+    """Every refusal at the token, revocation and introspection endpoints is audited (``oauth.refused``:
+    the endpoint, the error code and its description, the client when it is known), never a token."""
+
+    def handle_error_response(self, request, error):
+        audit_refusal(error, getattr(request, "client", None))
+        return super().handle_error_response(request, error)
+
+
+def audit_refusal(error, client=None) -> None:
+    from flask import request as flask_request
+
+    from .. import audit_log
+
+    audit_log.record("oauth.refused", client_id=client.client_id if client is not None else None,
+                     endpoint=flask_request.path, error=error.error,
+                     description=str(error.description or "")[:200])
+
+
 def init_app(app: Flask) -> tuple[AuthorizationServer, ResourceProtector]:
-    server = AuthorizationServer()
+    server = AuditedServer()
     server.init_app(app)
     config = app.config
     server.scopes_supported = SCOPES

@@ -36,6 +36,7 @@ from . import acr, backchannel, dpop, par, pending, verified_claims
 from .claims import SCOPE_CLAIMS, requested_claims, subject_for, user_claims, user_for_subject
 from .client_auth import ALGS as CLIENT_ASSERTION_ALGS
 from .context import provider
+from .server import audit_refusal
 
 bp = Blueprint("oidc", __name__)
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.jwks", "oidc.token", "oidc.userinfo", "oidc.revoke"}
@@ -353,6 +354,7 @@ def token():
     try:
         dpop.at_token_endpoint()  # RFC 9449: a proof binds the access token to the client's key
     except OAuth2Error as error:
+        audit_refusal(error)
         status, body, headers = error()
         return jsonify(dict(body)), status, {**dict(headers), "Cache-Control": "no-store"}
     return server().create_token_response()
