@@ -23,6 +23,8 @@ class FapiClient:
         self.key = ECKey.generate_key("P-256", parameters={"kid": secrets.token_hex(4), "alg": alg, "use": "sig"})
         self.dpop_key = ECKey.generate_key("P-256")  # another key: the one the tokens are bound to
         self.client_id: str | None = None
+        # Where the provider has its endpoints (Sésame's; another provider's from its discovery).
+        self.paths = {"par": "/oauth/par", "token": "/oauth/token", "userinfo": "/oauth/userinfo"}
 
     def jwks(self, *extra: ECKey) -> dict:
         """The public keys to register (or publish at a jwks_uri)."""
@@ -46,14 +48,15 @@ class FapiClient:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         return verifier, challenge
 
-    def push(self, http, scope: str = "openid profile", **params):
-        """POST /oauth/par; the answer, and the PKCE verifier that goes with it."""
+    def push(self, http, scope: str = "openid profile", assertion: dict | None = None, **params):
+        """POST the pushed request (PAR); the answer, and the PKCE verifier that goes with it
+        (``assertion``: options of the client assertion, such as its ``jti``)."""
         verifier, challenge = self.pkce()
         data = {"response_type": "code", "redirect_uri": self.redirect_uri, "scope": scope,
                 "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
                 "code_challenge_method": "S256", **params}
-        return http.post("/oauth/par", data=self.authenticated({k: v for k, v in data.items() if v is not None})), \
-            verifier
+        return http.post(self.paths["par"], data=self.authenticated(
+            {k: v for k, v in data.items() if v is not None}, **(assertion or {}))), verifier
 
     def proof(self, method: str, path: str, access_token: str | None = None, *, key: ECKey | None = None,
               url: str | None = None, iat: int | None = None, jti: str | None = None) -> str:
@@ -67,7 +70,7 @@ class FapiClient:
         return jwt.encode({"typ": "dpop+jwt", "alg": "ES256", "jwk": signing.as_dict(private=False)}, claims, signing)
 
     def redeem(self, http, code: str, verifier: str, dpop: bool = True, **assertion_options):
-        headers = {"DPoP": self.proof("POST", "/oauth/token")} if dpop else {}
-        return http.post("/oauth/token", headers=headers, data=self.authenticated(
+        headers = {"DPoP": self.proof("POST", self.paths["token"])} if dpop else {}
+        return http.post(self.paths["token"], headers=headers, data=self.authenticated(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
              "code_verifier": verifier}, **assertion_options))
