@@ -131,9 +131,13 @@ def test_a_fapi2_push_needs_pkce_s256(client, db, fapi):
 
 
 def test_a_fapi2_code_lives_sixty_seconds_at_most(app, client, db, citizen, fapi):
-    callback, _verifier = sign_in_through_par(client, fapi)
+    callback, verifier = sign_in_through_par(client, fapi)
     ctx = app.extensions["idp"]
-    assert 0 < ctx.redis.ttl(ctx.keys("code", sha256(callback["code"]))) <= 60
+    key = ctx.keys("code", sha256(callback["code"]))
+    assert 0 < ctx.redis.ttl(key) <= 60
+    ctx.redis.pexpire(key, 1)  # its minute is up
+    time.sleep(0.05)
+    assert token_error(fapi.redeem(client, callback["code"], verifier)) == "invalid_grant"
 
 
 def test_keys_published_at_a_jwks_uri_are_fetched_again_for_a_new_kid(client, db, citizen, monkeypatch):
@@ -294,5 +298,10 @@ def test_every_refusal_is_audited_without_the_token(client, db, citizen, fapi):
     assert ("oauth.refused", "/oauth/token", "invalid_client") in refused
     assert ("oauth.refused", "/oauth/par", "invalid_request") in refused
     assert any(action == "client.auth_failed" for action, _endpoint, _error in refused)
+    token = bound_tokens(client, fapi)["access_token"]
+    assert dpop_refusal(client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})) == "invalid_token"
+    db.expire_all()
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "oauth.refused",
+                                               AuditEvent.details["endpoint"].as_string() == "/oauth/userinfo")).all()
     everything = " ".join(str(row.details) for row in db.scalars(select(AuditEvent)))
-    assert callback["code"] not in everything and verifier not in everything
+    assert callback["code"] not in everything and verifier not in everything and token not in everything

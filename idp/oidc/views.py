@@ -407,6 +407,8 @@ def bearer_error(error: OAuth2Error):
     if isinstance(error, MissingAuthorizationError):
         body = {"error": "invalid_request", "error_description": "Send an access token: Authorization: Bearer …"}
         return jsonify(body), 401, {"WWW-Authenticate": 'Bearer realm="sesame"'}
+    if isinstance(error, dpop.DPoPTokenError):  # a bound token without its key's proof: audited
+        audit_refusal(error)
     return jsonify(dict(error.get_body())), error.status_code, dict(error.get_headers())
 
 
