@@ -36,7 +36,8 @@ class FapiClient:
         signing = key or self.key
         body = {"iss": self.client_id, "sub": self.client_id, "aud": self.issuer if audience is None else audience,
                 "iat": now, "exp": now + lifetime, "jti": jti or secrets.token_urlsafe(16), **claims}
-        return jwt.encode({"alg": alg or self.alg, "kid": signing.kid}, body, signing)
+        chosen = alg or self.alg
+        return jwt.encode({"alg": chosen, "kid": signing.kid}, body, signing, algorithms=[chosen])
 
     def authenticated(self, data: dict, **assertion_options) -> dict:
         return {**data, "client_id": self.client_id, "client_assertion_type": ASSERTION_TYPE,

@@ -305,3 +305,20 @@ def test_every_refusal_is_audited_without_the_token(client, db, citizen, fapi):
                                                AuditEvent.details["endpoint"].as_string() == "/oauth/userinfo")).all()
     everything = " ".join(str(row.details) for row in db.scalars(select(AuditEvent)))
     assert callback["code"] not in everything and verifier not in everything and token not in everything
+
+
+@pytest.mark.parametrize(("kind", "alg"), [("RSA", "PS256"), ("OKP", "EdDSA")])
+def test_assertions_signed_with_ps256_or_eddsa_are_accepted_and_rs256_is_not(client, db, citizen, kind, alg):
+    from joserfc.jwk import OKPKey, RSAKey
+
+    fapi = FapiClient(ISSUER, REDIRECT_URI, alg=alg)
+    fapi.key = (RSAKey.generate_key(2048, parameters={"kid": "rsa"}) if kind == "RSA"
+                else OKPKey.generate_key("Ed25519", parameters={"kid": "okp"}))
+    registered, _ = register(db, name="Aides", redirect_uris=[REDIRECT_URI], profile="fapi2", jwks=fapi.jwks(),
+                             scope="openid")
+    fapi.client_id = registered.client_id
+    callback, verifier = sign_in_through_par(client, fapi, scope="openid")
+    assert fapi.redeem(client, callback["code"], verifier).status_code == 200
+    if kind == "RSA":  # the same RSA key, with the algorithm FAPI 2.0 forbids
+        pushed, _ = fapi.push(client, scope="openid", assertion={"alg": "RS256"})
+        assert pushed.status_code in (400, 401) and pushed.get_json()["error"] == "invalid_client"
