@@ -84,7 +84,9 @@ SCRIPT = """
     if (typeof PKC.isConditionalMediationAvailable === "function") {
       PKC.isConditionalMediationAvailable().then(function (available) {
         if (available) {
-          signIn(true).catch(function (error) { if (error && error.name !== "AbortError") { loginFailed(error); } });
+          /* The autofill waits in the background while the citizen types: only the provider's answer to a
+             passkey they picked is told; the browser giving up on its own says nothing and takes no focus. */
+          signIn(true).catch(function (error) { if (error && error.known) { loginFailed(error); } });
         }
       });
     }

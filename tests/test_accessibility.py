@@ -76,7 +76,8 @@ class Visit:
         if shared_computer:
             self.page.check("main [name=shared_computer]")
         self.submit()
-        assert self.page.locator("main form[action='/logout']").count() == 1, "the sign-in did not succeed"
+        assert self.page.locator("main form[action='/logout']").count() == 1, \
+            "the sign-in did not succeed: " + self.page.locator("main").inner_text()[:600]
 
     def service(self) -> str:
         """A registered relying party with a name, a logo and a privacy policy; its client_id."""

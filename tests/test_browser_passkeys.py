@@ -167,6 +167,42 @@ def test_a_cancelled_ceremony_says_so_and_the_password_form_still_signs_in(chrom
     assert page.url == f"{live}/", page.locator("main").inner_text()
 
 
+# The browser's autofill request giving up by itself (no passkey chosen), at a moment of its own.
+AUTOFILL_GIVES_UP = """
+(function () {
+  var get = navigator.credentials.get.bind(navigator.credentials);
+  navigator.credentials.get = function (request) {
+    if (request && request.mediation === "conditional") {
+      window.autofillGaveUp = new Promise(function (resolve) { window.giveUp = resolve; });
+      return window.autofillGaveUp.then(function () {
+        throw new DOMException("The operation either timed out or was not allowed.", "NotAllowedError");
+      });
+    }
+    return get(request);
+  };
+})();
+"""
+
+
+def test_the_autofill_giving_up_while_the_citizen_types_says_nothing_and_takes_no_focus(chromium_webauthn, live):
+    """Found in loaded CI runs: the autofill's own NotAllowedError moved the focus to the identifier in the
+    middle of typing the password, which then went into the wrong field."""
+    page, plug = chromium_webauthn
+    plug()
+    page.context.add_init_script(AUTOFILL_GIVES_UP)
+    page.goto(f"{live}/login")
+    page.fill("#username", "jean.dupont")
+    page.focus("#password")
+    page.wait_for_function("typeof window.giveUp === 'function'")
+    page.evaluate("window.giveUp()")  # the browser gives up while the password field has the focus
+    page.wait_for_timeout(100)
+    assert focused(page) == "password" and page.locator("[data-passkey-status]").is_hidden()
+    page.keyboard.type(PASSWORD)
+    with page.expect_navigation():
+        page.click("main form[action='/login'] button[type=submit]")
+    assert page.url == f"{live}/", page.locator("main").inner_text()
+
+
 def test_a_removed_passkey_or_a_closed_accounts_gets_the_login_page_back_with_one_sentence(chromium_webauthn,
                                                                                           live, db):
     page, plug = chromium_webauthn
