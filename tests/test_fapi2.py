@@ -123,6 +123,13 @@ def test_without_par_a_fapi2_client_gets_no_code(client, db, citizen, fapi):
     assert answer.status_code == 302 and answer.location.startswith(REDIRECT_URI + "?")
     callback = query(answer.location)
     assert callback["error"] == "invalid_request" and "code" not in callback
+    from sqlalchemy import select
+
+    from idp.models import AuditEvent
+
+    db.expire_all()
+    [refused] = db.scalars(select(AuditEvent).where(AuditEvent.action == "oauth.refused")).all()
+    assert refused.client_id == fapi.client_id and refused.details["endpoint"] == "/oauth/authorize"
 
 
 def test_a_fapi2_push_needs_pkce_s256(client, db, fapi):

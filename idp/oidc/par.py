@@ -120,7 +120,9 @@ def substitute() -> None:
             return
         params = take(uri[len(PREFIX):], request.args.get("client_id"))
         if params is None:
-            raise InvalidRequestURIError("The request_uri is unknown, used or expired: push the request again.")
+            error = InvalidRequestURIError("The request_uri is unknown, used or expired: push the request again.")
+            audit_refusal(error)
+            raise error
     items = [(name, value) for name, values in params.items()
              for value in (values if isinstance(values, list) else [values])]
     if resume:
@@ -134,5 +136,7 @@ def substitute() -> None:
 def require_for_fapi2(grant) -> None:
     """FAPI 2.0: a fapi2 client's authorization requests come through PAR, or get no code."""
     if grant.request.client.is_fapi2 and not g.get("pushed"):
-        raise InvalidRequestError("This client's authorization requests must be pushed first (PAR, RFC 9126).",
-                                  redirect_uri=grant.redirect_uri)
+        error = InvalidRequestError("This client's authorization requests must be pushed first (PAR, RFC 9126).",
+                                    redirect_uri=grant.redirect_uri)
+        audit_refusal(error, grant.request.client)
+        raise error
