@@ -62,13 +62,14 @@ def undo(user: User, link: OneTimeToken) -> str:
     module's docstring), or TAKEN (another active account uses the old address; nothing changed)."""
     from .passkeys import remove_added_since
 
-    remove_added_since(user, link.issued_at, why="email-change-disputed")  # passkeys are no door back in
     if link.data.get("by_help_desk"):
+        remove_added_since(user, link.issued_at, why="email-change-disputed")  # passkeys are no door back in
         return _freeze(user)
     old_address = link.data["email"]
     free_from_pending_account(user, old_address)
     if not set_verified_email(db_session(), user, old_address):
         return TAKEN
+    remove_added_since(user, link.issued_at, why="email-change-disputed")
     one_time_tokens().revoke_kept_after(user.id, CANCEL, link.issued_at)
     set_password(user, None, reason="email-cancel")  # ends sessions, tokens and links everywhere
     if hooks().send_reset_link is not None:

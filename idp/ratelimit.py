@@ -12,13 +12,15 @@ from limits import parse_many
 from .digests import keyed_hash
 
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
-# The sign-in attempts of a client address, whatever the way (the password form, a passkey's answer):
-# one budget of IDP_LOGIN_RATE_LIMIT, so a second door gives no second allowance.
-login_attempts = limiter.shared_limit(lambda: _login_limit(), scope="login-attempts", methods=["POST"])
 
 
 def _login_limit() -> str:
     return current_app.config["IDP_LOGIN_RATE_LIMIT"]
+
+
+# The sign-in attempts of a client address, whatever the way (the password form, a passkey's answer):
+# one budget of IDP_LOGIN_RATE_LIMIT, so a second door gives no second allowance.
+login_attempts = limiter.shared_limit(_login_limit, scope="login-attempts", methods=["POST"])
 
 
 def init_app(app: Flask, storage_uri: str, storage_options: dict) -> None:

@@ -89,3 +89,15 @@ def test_an_unverified_phone_number_says_so(client, db, citizen):
     issued = tokens(client, db, scope_registered="openid phone", scope="openid phone")
     info = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"}).get_json()
     assert info["phone_number"] == "+33 6 12 34 56 78" and info["phone_number_verified"] is False
+
+
+def test_the_consent_page_names_the_scope_of_a_claim_asked_one_by_one(client, db, citizen):
+    """A claim asked with ``claims`` is released beyond the scopes: the citizen asked to consent is told."""
+    client_id, _secret = make_client(db)
+    asked = json.dumps({"userinfo": {"name": {"essential": True}}})
+    to_login = client.get(authorize_url(client_id, scope="openid", claims=asked, prompt="consent"))
+    from helpers import login
+
+    page = client.get(login(client, rid=query(to_login.location)["rid"]).location)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Vos nom, prénom et date de naissance" in text, text[-3000:]

@@ -97,7 +97,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
 
 def _named_client(request) -> str | None:
-    """The client an assertion claims to be, for the audit (unverified; bounded)."""
+    """The client the assertion named, for the audit, once Authlib found it (None before)."""
     client = getattr(request, "client", None)
     if client is not None:
         return client.client_id

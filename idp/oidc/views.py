@@ -33,7 +33,7 @@ from ..ratelimit import limiter
 from ..sessions import end as end_session
 from ..theme import brand_name
 from . import acr, backchannel, dpop, par, pending, verified_claims
-from .claims import SCOPE_CLAIMS, requested_claims, subject_for, user_claims, user_for_subject
+from .claims import COVERED_BY, SCOPE_CLAIMS, requested_claims, subject_for, user_claims, user_for_subject
 from .client_auth import ALGS as CLIENT_ASSERTION_ALGS
 from .context import provider
 from .server import audit_refusal
@@ -174,8 +174,7 @@ def authorize():
     if ("consent" in prompts or new_for_apis) and not pending.get(pending_id).get("consented"):
         form = ConsentForm(rid=pending.remember(pending_id))
         return render_template("oidc/consent.html", form=form, client=grant.client,
-                               scopes=[scope for scope in asked if scope in resources.PROVIDER_SCOPES],
-                               apis=_apis_described(apis))
+                               scopes=_consented_scopes(grant.client, asked), apis=_apis_described(apis))
     response = server().create_authorization_response(grant=grant, grant_user=user)
     pending.forget(pending_id)
     if response.status_code == 302 and "code=" in response.location:
@@ -183,6 +182,15 @@ def authorize():
     if request.method == "POST":
         response.status_code = 303
     return response
+
+
+def _consented_scopes(client, asked: list[str]) -> list[str]:
+    """What the consent page names: the provider's scopes asked, and those that cover the claims asked one
+    by one with the ``claims`` parameter (they are released too: claims.requested_claims)."""
+    wanted = verified_claims.requested(request.values.get("claims"))
+    by_claims = {COVERED_BY[name] for names in wanted.values() for name in verified_claims.plain(names)}
+    allowed = set(client.get_allowed_scope(" ".join(sorted(by_claims))).split())
+    return [scope for scope in resources.PROVIDER_SCOPES if scope in asked or scope in allowed & by_claims]
 
 
 def _refuse_request_objects(grant) -> None:
